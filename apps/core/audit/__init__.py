@@ -1,0 +1,1 @@
+"""The audit log: append (services), chain hashing, checkpoints and verification."""

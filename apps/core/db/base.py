@@ -1,0 +1,107 @@
+"""PostgreSQL backend that carries the tenant context into row-level security.
+
+* After connecting, the session switches to the application role (`OPTIONS["app_role"]`), which
+  has neither SUPERUSER nor BYPASSRLS, so RLS policies apply. `migrate` runs as the owner
+  (apps.core.management.commands.migrate) because DDL needs it.
+* Before each statement the tenant scope (apps.core.tenancy) is written with
+  `set_config(..., is_local => true)`: transaction-local, so a pooled connection never carries
+  one request's tenant into the next. In autocommit mode the statement is wrapped in its own
+  short transaction together with the setting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db.backends.base.base import NO_DB_ALIAS
+from django.db.backends.postgresql import base as pg_base
+
+from apps.core.tenancy import current_scope
+
+SET_SCOPE_SQL = (
+    "SELECT set_config('app.tenant_id', %s, true), set_config('app.cross_tenant', %s, true)"
+)
+EMPTY_SCOPE = ("", "")
+
+# Set by the migrate command: DDL runs as the owner, not the application role.
+OWNER_MODE = {"on": False}
+
+
+def _desired_scope() -> tuple[str, str]:
+    scope = current_scope()
+    return (
+        "" if scope.tenant_id is None else str(scope.tenant_id),
+        "on" if scope.cross_tenant else "",
+    )
+
+
+class DatabaseWrapper(pg_base.DatabaseWrapper):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._scope_in_txn: tuple[str, str] = EMPTY_SCOPE
+        self.execute_wrappers.append(self._with_tenant_scope)
+
+    @property
+    def app_role(self) -> str:
+        return str(self.settings_dict.get("OPTIONS", {}).get("app_role") or "")
+
+    def get_connection_params(self) -> dict[str, Any]:
+        params = super().get_connection_params()
+        params.pop("app_role", None)
+        return params
+
+    def init_connection_state(self) -> None:
+        super().init_connection_state()
+        self._scope_in_txn = EMPTY_SCOPE
+        # The "no database" connection (CREATE/DROP DATABASE for tests) stays the owner.
+        if self.app_role and not OWNER_MODE["on"] and self.alias != NO_DB_ALIAS:
+            with self.connection.cursor() as cursor:
+                cursor.execute(f'SET ROLE "{self.app_role}"')
+
+    def use_owner_role(self, owner: bool) -> None:
+        """Switch an open connection between the owner and the application role."""
+        OWNER_MODE["on"] = owner
+        if self.connection is None or not self.app_role:
+            return
+        with self.connection.cursor() as cursor:
+            cursor.execute("RESET ROLE" if owner else f'SET ROLE "{self.app_role}"')
+
+    # A transaction's local settings vanish when it ends or rolls back to a savepoint.
+    def _commit(self) -> None:
+        self._scope_in_txn = EMPTY_SCOPE
+        super()._commit()
+
+    def _rollback(self) -> None:
+        self._scope_in_txn = EMPTY_SCOPE
+        super()._rollback()
+
+    def _savepoint_rollback(self, sid: str) -> None:
+        super()._savepoint_rollback(sid)
+        self._scope_in_txn = ("?", "?")  # unknown: set again before the next statement
+
+    def _set_autocommit(self, autocommit: bool) -> None:
+        self._scope_in_txn = EMPTY_SCOPE
+        super()._set_autocommit(autocommit)
+
+    def _close(self) -> None:
+        self._scope_in_txn = EMPTY_SCOPE
+        super()._close()
+
+    def _with_tenant_scope(
+        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
+        desired = _desired_scope()
+        raw = self.connection
+        if self.in_atomic_block or not self.get_autocommit():
+            if self._scope_in_txn != desired:
+                with raw.cursor() as cursor:
+                    cursor.execute(SET_SCOPE_SQL, desired)
+                self._scope_in_txn = desired
+            return execute(sql, params, many, context)
+        if desired == EMPTY_SCOPE:
+            return execute(sql, params, many, context)
+        with raw.transaction():
+            with raw.cursor() as cursor:
+                cursor.execute(SET_SCOPE_SQL, desired)
+            return execute(sql, params, many, context)

@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
+
+from apps.core import views as core_views
+from apps.tenants import views as tenant_views
+
+urlpatterns = [
+    path("", tenant_views.home, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("accounts/", include("apps.identity.urls")),
+    path("t/<slug:tenant_slug>/", include("apps.tenants.urls")),
+    path("t/<slug:tenant_slug>/audit/", include("apps.core.urls_tenant")),
+    path("staff/", include("apps.tenants.urls_staff")),
+    path("staff/audit/", include("apps.core.urls_staff")),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "apps.core.errors.bad_request"
+handler403 = "apps.core.errors.permission_denied"
+handler404 = "apps.core.errors.page_not_found"
+handler500 = "apps.core.errors.server_error"

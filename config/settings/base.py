@@ -41,7 +41,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.tenants",
     "apps.identity",
-    "django.contrib.admin",
+    "apps.core.admin_config.CustosAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,8 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.i18n import JavaScriptCatalog
 
 from apps.core import views as core_views
+from apps.integrations.api import api, api_not_found
 from apps.tenants import views as tenant_views
 
 urlpatterns = [
@@ -16,6 +17,8 @@ urlpatterns = [
     path("staff/", include("apps.tenants.urls_staff")),
     path("staff/audit/", include("apps.core.urls_staff")),
     path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    re_path(r"^api/(?P<rest>.*)$", api_not_found, name="api-not-found"),
 ]
 
 handler400 = "apps.core.errors.bad_request"

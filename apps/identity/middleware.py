@@ -51,7 +51,8 @@ class UserPreferencesMiddleware:
 
 class MfaRequiredMiddleware:
     """A user whose roles require MFA gets nothing but the MFA pages until the session is
-    verified with a second factor (django-otp's `is_verified`)."""
+    verified with a second factor (django-otp's `is_verified`). The API answers 401 itself
+    (apps.integrations.auth) instead of redirecting."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -66,7 +67,7 @@ class MfaRequiredMiddleware:
                 name = ""
             if (
                 name not in MFA_EXEMPT_URL_NAMES
-                and not request.path_info.startswith("/static/")
+                and not request.path_info.startswith(("/static/", "/api/"))
                 and mfa_required_for(user)
             ):
                 from django_otp import user_has_device

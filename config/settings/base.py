@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.tenants",
     "apps.identity",
+    "apps.integrations",
     "apps.core.admin_config.CustosAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_htmx",
+    "ninja",
     "guardian",
 ]
 

@@ -75,6 +75,10 @@ class TenantMiddleware:
         slug = view_kwargs.get("tenant_slug")
         if slug is None:
             return None
+        if request.path_info.startswith("/api/"):
+            # The API authenticates bearer credentials itself and enters the tenant scope in
+            # each handler (apps.integrations.auth.api_tenant), answering JSON, not redirects.
+            return None
         from apps.tenants.selectors import tenant_access_for_request
 
         if not request.user.is_authenticated:

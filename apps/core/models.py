@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Self
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.tenancy import TenantContextMissing, current_scope
@@ -126,7 +127,9 @@ class AuditEvent(models.Model):
 
     chain = models.CharField(max_length=40, editable=False)
     seq = models.BigIntegerField(editable=False)
-    occurred_at = models.DateTimeField(_("time"), db_index=True, editable=False)
+    # Indexes are few on purpose: every append pays for each one. `audit_time` and
+    # `audit_tenant_time` (Meta) serve time and tenant lookups, (chain, seq) the chains.
+    occurred_at = models.DateTimeField(_("time"), editable=False)
     tenant = models.ForeignKey(
         "tenants.Tenant",
         null=True,
@@ -134,6 +137,7 @@ class AuditEvent(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         verbose_name=_("tenant"),
+        db_index=False,
     )
     actor_id = models.BigIntegerField(_("actor id"), null=True, blank=True, db_index=True)
     on_behalf_of_id = models.BigIntegerField(_("on behalf of"), null=True, blank=True)
@@ -148,7 +152,7 @@ class AuditEvent(models.Model):
     personal_digest = models.CharField(max_length=64)
     pseudonymised_at = models.DateTimeField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64)
 
     objects = AuditEventManager()
 
@@ -179,7 +183,8 @@ class AuditEvent(models.Model):
 class AuditCheckpoint(models.Model):
     """A signed statement of every chain's head at one moment (also exported off-database)."""
 
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Set by the checkpointer, not auto_now_add: the signed statement carries this exact time.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     heads = models.JSONField()  # {chain: [seq, hash]}
     merkle_root = models.CharField(max_length=64)
     key_id = models.CharField(max_length=64)
@@ -191,3 +196,8 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint {self.merkle_root[:12]} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# Envelope encryption's data keys (apps/core/crypto) belong to this app: imported here so Django
+# registers the model with `core`.
+from apps.core.crypto.models import DataKey  # noqa: E402, F401

@@ -79,4 +79,20 @@ def apply_rls(using: str = "default") -> list[str]:
 def apply_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
     if getattr(sender, "name", "") != "apps.core":
         return
-    apply_rls(using)
+    # `flush` (e.g. a transactional test's teardown) sends post_migrate too, on a connection
+    # running as the application role: the DDL needs the owner for the duration.
+    connection = connections[using]
+    switch = getattr(connection, "use_owner_role", None)
+    if switch is None:
+        apply_rls(using)
+        return
+    from apps.core.db.base import OWNER_MODE
+
+    if OWNER_MODE["on"]:
+        apply_rls(using)
+        return
+    switch(True)
+    try:
+        apply_rls(using)
+    finally:
+        switch(False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Q
@@ -31,6 +31,14 @@ class AuditPage:
     has_next: bool
     has_previous: bool
 
+    @property
+    def next_page(self) -> int:
+        return self.page + 1
+
+    @property
+    def previous_page(self) -> int:
+        return max(1, self.page - 1)
+
 
 def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
@@ -48,7 +56,7 @@ def audit_event_page(*, filters: AuditFilter, page: int = 1) -> AuditPage:
     if filters.since:
         qs = qs.filter(occurred_at__gte=_day_start(filters.since))
     if filters.until:
-        qs = qs.filter(occurred_at__lt=_day_start(filters.until) + timezone.timedelta(days=1))
+        qs = qs.filter(occurred_at__lt=_day_start(filters.until) + timedelta(days=1))
     if filters.q:
         term = filters.q.strip()
         cond = Q(action__icontains=term) | Q(target_id=term) | Q(request_id=term)

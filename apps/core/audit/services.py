@@ -11,10 +11,16 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
-from apps.core.audit.hashing import event_hash, normalise, personal_digest
+from apps.core.audit.hashing import (
+    canonical_json,
+    event_hash,
+    event_hash_template,
+    normalise,
+    personal_digest,
+)
 from apps.core.models import AuditChainHead, AuditEvent, chain_key
 from apps.core.requestcontext import current_request_info
 from apps.core.tenancy import current_tenant_id, unscoped
@@ -24,6 +30,58 @@ def _label(obj: Any) -> str:
     if obj is None:
         return ""
     return str(obj)[:200]
+
+
+_HEAD_SQL = "SELECT id, last_seq, last_hash FROM core_auditchainhead WHERE chain = %s"
+# PostgreSQL: one call locks the head, hashes, inserts the event and advances the head
+# (migration core.0007), so a chain's lock is held for that call and the commit only; the time
+# is taken under the lock, so it follows seq order. The hashed body comes from hashing.py.
+_APPEND_SQL = (
+    "SELECT event_id, event_seq, event_at, event_prev, event_hash FROM custos_audit_append("
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s)"
+)
+
+
+def _head_create(chain: str, tenant_id: int | None) -> None:
+    AuditChainHead.objects.bulk_create(
+        [AuditChainHead(chain=chain, tenant_id=tenant_id)], ignore_conflicts=True
+    )
+
+
+def _append_postgresql(values: dict[str, Any], personal: Any, salt: str) -> AuditEvent:
+    head, tail = event_hash_template(**values)
+    (chain, *rest) = values.values()
+    with connection.cursor() as cursor:
+        cursor.execute(_APPEND_SQL, [chain, head, tail, *rest, canonical_json(personal), salt])
+        event_id, seq, occurred_at, prev_hash, own_hash = cursor.fetchone()
+    event = AuditEvent(
+        id=event_id,
+        seq=seq,
+        occurred_at=occurred_at,
+        prev_hash=prev_hash,
+        hash=own_hash,
+        personal=personal,
+        personal_salt=salt,
+        **values,
+    )
+    event._state.adding = False
+    event._state.db = connection.alias
+    return event
+
+
+def _lock_head(cursor: Any, chain: str, tenant_id: int | None) -> tuple[int, int, str]:
+    """Lock the chain's head row (creating it on the chain's first event) and return
+    (pk, last_seq, last_hash). Held until the caller's transaction ends: that is what makes the
+    sequence gapless and the chain unforkable."""
+    # SQLite has no row locks: its writers are serialised by the IMMEDIATE transaction.
+    sql = _HEAD_SQL + (" FOR UPDATE" if connection.features.has_select_for_update else "")
+    cursor.execute(sql, [chain])
+    row = cursor.fetchone()
+    if row is None:
+        _head_create(chain, tenant_id)
+        cursor.execute(sql, [chain])
+        row = cursor.fetchone()
+    return row
 
 
 def audit_event_record(
@@ -64,36 +122,32 @@ def audit_event_record(
         }
     )
     salt = secrets.token_hex(16)
-    digest = personal_digest(salt, personal)
-    chain = chain_key(tenant_id)
-    now = timezone.now()
-
-    with unscoped(reason="audit append"), transaction.atomic():
-        AuditChainHead.objects.bulk_create(
-            [AuditChainHead(chain=chain, tenant_id=tenant_id)], ignore_conflicts=True
-        )
-        head = AuditChainHead.objects.select_for_update().get(chain=chain)
-        seq = head.last_seq + 1
-        fields: dict[str, Any] = {
-            "chain": chain,
-            "seq": seq,
-            "occurred_at": now,
-            "tenant_id": tenant_id,
-            "actor_id": actor_id,
-            "on_behalf_of_id": getattr(on_behalf_of, "pk", on_behalf_of),
-            "action": action,
-            "outcome": outcome,
-            "target_type": target_type,
-            "target_id": str(target_id),
-            "request_id": info.request_id,
-            "personal_digest": digest,
-            "prev_hash": head.last_hash,
-        }
+    values: dict[str, Any] = {
+        "chain": chain_key(tenant_id),
+        "tenant_id": tenant_id,
+        "actor_id": actor_id,
+        "on_behalf_of_id": getattr(on_behalf_of, "pk", on_behalf_of),
+        "action": action,
+        "outcome": outcome,
+        "target_type": target_type,
+        "target_id": str(target_id),
+        "request_id": info.request_id,
+        "personal_digest": personal_digest(salt, personal),
+    }
+    if connection.vendor == "postgresql":
+        # One statement, so atomic on its own; inside the caller's transaction if there is one.
+        return _append_postgresql(values, personal, salt)
+    with unscoped(reason="audit append"), transaction.atomic(savepoint=False):
+        with connection.cursor() as cursor:
+            head_pk, last_seq, last_hash = _lock_head(cursor, values["chain"], tenant_id)
+        seq = last_seq + 1
+        now = timezone.now()  # taken under the lock, so time order follows seq order
+        fields = {**values, "seq": seq, "occurred_at": now, "prev_hash": last_hash}
         own_hash = event_hash(**fields)
         event = AuditEvent.objects.create(
             **fields, personal=personal, personal_salt=salt, hash=own_hash
         )
-        AuditChainHead.objects.filter(pk=head.pk).update(
+        AuditChainHead.objects.filter(pk=head_pk).update(
             last_seq=seq, last_hash=own_hash, updated_at=now
         )
     return event

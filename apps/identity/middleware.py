@@ -21,6 +21,7 @@ MFA_EXEMPT_URL_NAMES = frozenset(
         "identity:logout",
         "identity:mfa_setup",
         "identity:mfa_backup_codes",
+        "identity:set_language",
         "set_language",
         "healthz",
         "javascript-catalog",
@@ -59,7 +60,7 @@ class MfaRequiredMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
-        if user.is_authenticated and not user.is_verified():  # type: ignore[union-attr]
+        if user.is_authenticated and not user.is_verified():  # type: ignore[union-attr,attr-defined]
             try:
                 match = resolve(request.path_info)
                 name = match.view_name

@@ -6,24 +6,34 @@ The OpenAPI 3 document is served at /api/v1/openapi.json, the docs page at /api/
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from apps.core.exceptions import DomainError
-from apps.integrations.auth import VerifiedSessionAuth, mfa_level
+from apps.integrations.auth import ApiKeyAuth, OAuthBearerAuth, VerifiedSessionAuth, mfa_level
+from apps.integrations.errors import ApiAuthError
+from apps.integrations.principals import ApiPrincipal
 from apps.tenants.selectors import membership_list_for_user
+
+logger = logging.getLogger("custos.api")
 
 api = NinjaAPI(
     title="Custos API",
     version="1",
     description="Access governance for a multi-tenant SaaS: users, grants, access requests, "
-    "decisions, licences and (read-only) audit events, per tenant.",
+    "decisions, licences and (read-only) audit events, per tenant.\n\n"
+    "Authenticate with a tenant API key (`Authorization: Bearer cus_…`), an OAuth2 access "
+    "token from `POST /api/v1/oauth/token` (client credentials with private_key_jwt; "
+    "`Authorization: Bearer cat_…`) or, from the portal, your signed-in session. "
+    'Errors are `{"error": {"code", "message", "details"}}`. See docs/api.md.',
     urls_namespace="api-v1",
-    auth=[VerifiedSessionAuth()],
+    # Bearer credentials first: a bad one is refused and never falls back to the session.
+    auth=[ApiKeyAuth(), OAuthBearerAuth(), VerifiedSessionAuth()],
 )
 
 
@@ -54,6 +64,43 @@ def _authentication_error(request: HttpRequest, exc: AuthenticationError) -> Htt
         request,
         error_body("unauthenticated", "Authentication is required."),
         status=401,
+    )
+
+
+@api.exception_handler(ApiAuthError)
+def _api_auth_error(request: HttpRequest, exc: ApiAuthError) -> HttpResponse:
+    response = api.create_response(
+        request, error_body(exc.code, exc.message, exc.details), status=exc.status
+    )
+    for name, value in exc.headers.items():
+        response[name] = value
+    if exc.status == 401:
+        response["WWW-Authenticate"] = (
+            f'Bearer error="invalid_token", error_description="{exc.code}"'
+        )
+    return response
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return api.create_response(
+        request, error_body("payload_too_large", "The request body is too large."), status=413
+    )
+
+
+@api.exception_handler(SuspiciousOperation)
+def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    return api.create_response(
+        request, error_body("bad_request", "The request could not be understood."), status=400
+    )
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # Never a traceback (it could carry request data) — not even with DEBUG on.
+    logger.exception("unhandled API error (request %s)", getattr(request, "request_id", ""))
+    return api.create_response(
+        request, error_body("internal_error", "Something went wrong on our side."), status=500
     )
 
 
@@ -95,8 +142,17 @@ class AuthenticationOut(Schema):
     mfa: str
 
 
+class CredentialOut(Schema):
+    kind: str
+    id: int
+    name: str
+    credential: str
+    scopes: list[str]
+
+
 class MeOut(Schema):
-    user: UserOut
+    user: UserOut | None
+    credential: CredentialOut | None = None
     tenants: list[TenantMembershipOut]
     authentication: AuthenticationOut
 
@@ -104,9 +160,29 @@ class MeOut(Schema):
 me_router = Router(tags=["identity"])
 
 
+def _me_for_credential(principal: ApiPrincipal) -> dict[str, Any]:
+    return {
+        "user": None,
+        "credential": {
+            "kind": principal.kind,
+            "id": principal.credential_id,
+            "name": principal.name,
+            "credential": principal.credential,
+            "scopes": sorted(principal.scopes),
+        },
+        "tenants": [
+            {"slug": principal.tenant.slug, "name": principal.tenant.name, "role": "integration"}
+        ],
+        "authentication": {"method": principal.kind, "mfa": "none"},
+    }
+
+
 @me_router.get("/me", response=MeOut, summary="The signed-in principal")
 def me(request: HttpRequest) -> dict[str, Any]:
+    """Who is calling: a person (session) or an API key / OAuth client, with its tenant(s)."""
     user: Any = request.auth  # type: ignore[attr-defined]
+    if isinstance(user, ApiPrincipal):
+        return _me_for_credential(user)
     memberships = membership_list_for_user(user=user)
     return {
         "user": {
@@ -127,6 +203,12 @@ def me(request: HttpRequest) -> dict[str, Any]:
 
 
 api.add_router("/", me_router)
+
+from apps.integrations.api_oauth import router as oauth_router  # noqa: E402
+from apps.integrations.api_tenant import router as integrations_router  # noqa: E402
+
+api.add_router("/", oauth_router)
+api.add_router("/", integrations_router)
 
 
 def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:

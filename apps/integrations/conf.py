@@ -1,0 +1,44 @@
+"""Integration settings with their defaults (the operator-facing ones are in config/settings)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    "API_ISSUER_BASE": "",
+    "API_KEY_DEFAULT_LIFETIME_DAYS": 90,
+    "API_KEY_MAX_LIFETIME_DAYS": 397,
+    "API_KEY_EXPIRY_NOTICE_DAYS": (14, 3),
+    "API_KEY_ROTATION_OVERLAP_HOURS": 24,
+    "API_KEY_MAX_OVERLAP_HOURS": 24 * 14,
+    "API_LAST_USED_WRITE_SECONDS": 60,
+    "OAUTH_ACCESS_TOKEN_SECONDS": 600,
+    "OAUTH_ASSERTION_MAX_SECONDS": 300,
+    "OAUTH_CLOCK_SKEW_SECONDS": 30,
+    "OAUTH_JWKS_CACHE_SECONDS": 3600,
+    "OAUTH_JWKS_REFRESH_MIN_SECONDS": 60,
+    "OUTBOUND_ALLOW_PRIVATE_NETWORKS": False,
+    "OUTBOUND_TIMEOUT_SECONDS": 5.0,
+    "OUTBOUND_MAX_RESPONSE_BYTES": 64 * 1024,
+    "API_CALL_LOG_BUFFER_SIZE": 1,
+    "API_CALL_LOG_MAX_AGE_SECONDS": 5.0,
+    "API_CALL_RETENTION_DAYS": 90,
+    "API_BULK_READ_THRESHOLD": 3000,
+    "API_BULK_READ_WINDOW_SECONDS": 300,
+    "API_AUTH_FAILURE_THRESHOLD": 20,
+    "API_AUTH_FAILURE_WINDOW_SECONDS": 300,
+    "API_DEPRECATIONS": {},
+    "API_DEPRECATION_NOTICE_DAYS": 7,
+    "WEBHOOK_MAX_ATTEMPTS": 12,
+    "WEBHOOK_RETRY_BASE_SECONDS": 30,
+    "WEBHOOK_RETRY_MAX_SECONDS": 6 * 3600,
+    "WEBHOOK_LEASE_SECONDS": 120,
+    "WEBHOOK_SECRET_OVERLAP_HOURS": 24,
+    "WEBHOOK_BATCH": 50,
+}
+
+
+def conf(name: str) -> Any:
+    return getattr(settings, name, DEFAULTS[name])

@@ -25,7 +25,10 @@ seed: migrate
 	$(PY) manage.py seed_demo
 
 # Serves on 127.0.0.1:8000 with a Celery worker and beat beside it (filesystem broker).
-demo: install messages migrate
+# var/ holds the SQLite database, the broker folders, keys and logs; a fresh checkout has none.
+demo: install messages
+	@mkdir -p var/log var/broker/queue var/broker/control
+	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py collectstatic --noinput -v0
 	@scripts/demo.sh
 

@@ -1,23 +1,53 @@
 #!/usr/bin/env bash
-# `make demo`: seed, then run the web server with a Celery worker and beat beside it.
-# The broker is kombu's filesystem transport (var/broker): no server process needed.
+# `make demo`: seed the demo data, then serve Custos on 127.0.0.1:8000 with a Celery worker and
+# beat beside it. The broker is kombu's filesystem transport (var/broker): no server process.
+# Ctrl-C (or SIGTERM to this script) stops the web server, the worker and beat together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
+CELERY=.venv/bin/celery
+HOST=${DEMO_HOST:-127.0.0.1}
+PORT=${DEMO_PORT:-8000}
 mkdir -p var/broker/queue var/broker/control var/log
-$PY manage.py seed_demo
-worker_pid=""
-cleanup() {
-  if [ -n "$worker_pid" ] && kill -0 "$worker_pid" 2>/dev/null; then
-    kill "$worker_pid" 2>/dev/null || true
-    wait "$worker_pid" 2>/dev/null || true
-  fi
+
+"$PY" manage.py seed_demo
+
+pids=()
+stopping=0
+stop() {
+  [ "$stopping" = 1 ] && return
+  stopping=1
+  trap - INT TERM
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  # Warm shutdown: a running task may finish; after 20 s whatever is left is killed.
+  for _ in $(seq 1 40); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.5
+  done
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "Custos demo stopped (web server, Celery worker and beat)."
 }
-trap cleanup EXIT INT TERM
-# -B embeds beat in the worker: the sweepers (grant expiry, escalations, checkpoints) fire.
-.venv/bin/celery -A config worker -B --pool=threads --concurrency=2 --loglevel=INFO \
-  --schedule=var/celerybeat-schedule >var/log/celery.log 2>&1 &
-worker_pid=$!
-echo "Celery worker + beat running (pid $worker_pid), log: var/log/celery.log"
-echo "Custos on http://127.0.0.1:8000/  (Ctrl-C stops server, worker and beat)"
-$PY manage.py runserver 127.0.0.1:8000 --noreload
+trap stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A worker and a beat process, as in production (docs/operator-guide.md): beat sends the
+# sweepers and audit checkpoints on schedule, the worker runs them.
+"$CELERY" -A config worker --pool=threads --concurrency=2 --loglevel=INFO \
+  --hostname="custos-demo@%h" >>var/log/celery.log 2>&1 &
+pids+=($!)
+"$CELERY" -A config beat --loglevel=INFO --schedule=var/celerybeat-schedule \
+  --pidfile= >>var/log/celery.log 2>&1 &
+pids+=($!)
+echo "Celery worker (pid ${pids[0]}) and beat (pid ${pids[1]}) running; log: var/log/celery.log"
+
+"$PY" manage.py runserver "$HOST:$PORT" --noreload &
+pids+=($!)
+echo "Custos on http://$HOST:$PORT/  (Ctrl-C stops the server, the worker and beat)"
+
+# All three run in the background so that a signal reaches this script at once; whichever one
+# ends first ends the demo.
+wait -n

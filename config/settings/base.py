@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.integrations.middleware.ApiCallMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -259,6 +260,48 @@ AUDIT_SIGNING_KEY_FILE = Path(
 AUDIT_CHECKPOINT_DIR = Path(os.environ.get("AUDIT_CHECKPOINT_DIR", VAR_DIR / "checkpoints"))
 AUDIT_CHECKPOINT_STORE = os.environ.get(
     "AUDIT_CHECKPOINT_STORE", "apps.core.audit.checkpoints.FileCheckpointStore"
+)
+
+# --- Secrets at rest (envelope encryption, docs/keys.md) --------------------------------------
+# The key-encryption key comes from a pluggable provider; the default keeps it in a 0600 file
+# outside the database. A KMS/HSM adapter implements apps.core.crypto.providers.KeyProvider.
+KEY_PROVIDER = os.environ.get("KEY_PROVIDER", "apps.core.crypto.providers.LocalFileKeyProvider")
+KEK_FILE = Path(os.environ.get("KEK_FILE", VAR_DIR / "keys" / "kek.json"))
+
+# --- REST API and integrations (docs/api.md) ----------------------------------------------------
+# Public base URL of this server: the OAuth2 token endpoint's audience is
+# API_ISSUER_BASE + "/api/v1/oauth/token" (empty: derived from the request).
+API_ISSUER_BASE = os.environ.get("API_ISSUER_BASE", "").rstrip("/")
+# Pepper for API key and access token hashes (HMAC-SHA256); empty: derived from SECRET_KEY.
+# Changing it invalidates every issued key.
+API_TOKEN_PEPPER = os.environ.get("API_TOKEN_PEPPER", "")
+# Webhooks and JWKS fetches never reach private, loopback or link-local addresses unless allowed.
+OUTBOUND_ALLOW_PRIVATE_NETWORKS = env_bool("OUTBOUND_ALLOW_PRIVATE_NETWORKS", False)
+# API call log: records are written in bulk once this many are buffered (1: one insert per call).
+API_CALL_LOG_BUFFER_SIZE = int(os.environ.get("API_CALL_LOG_BUFFER_SIZE", 1))
+# Endpoints deprecated by configuration: {"GET api/v1/...route...": {"sunset": "2027-06-30",
+# "deprecated_since": "2026-12-01", "link": "https://..."}} (see docs/api.md).
+API_DEPRECATIONS: dict[str, dict[str, str]] = {}
+WEBHOOK_SWEEP_INTERVAL_SECONDS = int(os.environ.get("WEBHOOK_SWEEP_INTERVAL_SECONDS", 10))
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "integrations-webhooks-deliver": {
+            "task": "apps.integrations.tasks.webhook_deliveries_sweep_task",
+            "schedule": WEBHOOK_SWEEP_INTERVAL_SECONDS,
+        },
+        "integrations-api-keys": {
+            "task": "apps.integrations.tasks.api_keys_sweep_task",
+            "schedule": SWEEP_INTERVAL_SECONDS,
+        },
+        "integrations-notices": {
+            "task": "apps.integrations.tasks.integration_notices_sweep_task",
+            "schedule": SWEEP_INTERVAL_SECONDS,
+        },
+        "integrations-housekeeping": {
+            "task": "apps.integrations.tasks.integrations_housekeeping_task",
+            "schedule": 3600,
+        },
+    }
 )
 
 LOGGING = {

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("CUSTOS_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # a fresh checkout has none; SQLite needs the folder
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -41,7 +42,15 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.tenants",
     "apps.identity",
+    "apps.identity.federation",
+    "apps.identity.scim",
+    "apps.access",
+    "apps.requests",
+    "apps.certification",
+    "apps.licenses",
+    "apps.incidents",
     "apps.integrations",
+    "apps.lifecycle",
     "apps.core.admin_config.CustosAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",

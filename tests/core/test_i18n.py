@@ -72,10 +72,16 @@ def parse_po(path: Path) -> list[Entry]:
 
 
 def catalogue(language: str) -> tuple[Entry, list[Entry]]:
+    """The project catalogue (locale/) plus every app's own (apps/**/locale/), as Django merges
+    them at run time; the header is the project catalogue's."""
     path = LOCALE_DIR / language / "LC_MESSAGES" / "django.po"
     assert path.is_file(), f"{path} is missing: run makemessages -l {language}"
     entries = [e for e in parse_po(path) if not e.obsolete]
     header = next(e for e in entries if e.msgid == "")
+    for app_po in sorted(
+        Path(settings.BASE_DIR).glob(f"apps/**/locale/{language}/LC_MESSAGES/django.po")
+    ):
+        entries += [e for e in parse_po(app_po) if not e.obsolete]
     return header, [e for e in entries if e.msgid]
 
 

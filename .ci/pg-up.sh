@@ -6,6 +6,22 @@ PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
 CI_SVC_DIR=$(mktemp -d /tmp/custos-ci.XXXXXX)
 chmod 755 "$CI_SVC_DIR"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# Stops whatever was started so far, by PID (safe to call more than once, and after a failed
+# start: the caller's EXIT trap calls it).
+PG_PID=""; REDIS_PID=""
+ci_services_down() {
+  if [ -n "${REDIS_PID:-}" ]; then
+    kill "$REDIS_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$REDIS_PID" 2>/dev/null || break; sleep 0.1; done
+  fi
+  if [ -n "${PG_PID:-}" ] && kill -0 "$PG_PID" 2>/dev/null; then
+    as_pg "$PGBIN/pg_ctl" -D "$CI_SVC_DIR/pg" -m immediate -w stop >/dev/null 2>&1 \
+      || kill -QUIT "$PG_PID" 2>/dev/null || true
+  fi
+  REDIS_PID=""; PG_PID=""
+  [ -n "${CI_SVC_DIR:-}" ] && rm -rf "$CI_SVC_DIR"
+  return 0
+}
 PG_PORT=$(free_port)
 REDIS_PORT=$(free_port)
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -29,9 +45,4 @@ export DATABASE_URL="postgres://custos_owner@127.0.0.1:$PG_PORT/custos"
 export DATABASE_APP_ROLE=custos_app
 export CELERY_BROKER_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export CI_SVC_DIR PG_PID REDIS_PID PG_PORT REDIS_PORT
-ci_services_down() {
-  kill "$REDIS_PID" 2>/dev/null || true
-  as_pg "$PGBIN/pg_ctl" -D "$CI_SVC_DIR/pg" -m immediate -w stop >/dev/null 2>&1 || kill "$PG_PID" 2>/dev/null || true
-  rm -rf "$CI_SVC_DIR"
-}
 set +euo pipefail

@@ -16,6 +16,9 @@ from apps.identity.models import StaffRole, User, UserKind
 from apps.tenants import services as tenant_services
 from apps.tenants.models import Region, Tenant, TenantRole, Tier
 
+# CI guard: CUSTOS_REQUIRE_SERVICES=1 turns a missing PostgreSQL/Redis/Chromium into a failure.
+pytest_plugins = ["tests._ci"]
+
 PASSWORD = "correct horse battery staple 42"
 
 

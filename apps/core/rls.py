@@ -51,7 +51,12 @@ def apply_rls(using: str = "default") -> list[str]:
             if cursor.fetchone() is None:
                 cursor.execute(f"CREATE ROLE {_quote(app_role)} NOLOGIN NOSUPERUSER NOBYPASSRLS")
                 cursor.execute(f"GRANT {_quote(app_role)} TO CURRENT_USER")
+        # A table may not exist yet (migrating to an earlier state, or an app whose migration
+        # is still to be written): it gets its policy on the migrate that creates it.
+        existing = set(connection.introspection.table_names(cursor))
         for model in tenant_owned_models():
+            if model._meta.db_table not in existing:
+                continue
             table = _quote(model._meta.db_table)
             cursor.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
             cursor.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")

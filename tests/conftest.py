@@ -131,6 +131,14 @@ def in_tenant() -> Callable[[Tenant], Any]:
 
 @pytest.fixture(autouse=True)
 def _isolated_var_dirs(tmp_path: Any, settings: Any) -> Iterator[None]:
+    """Key material and exports of each test live in its own tmp_path, never in the repo's var/
+    (config/settings/test.py moves the rest of VAR_DIR to a throw-away folder)."""
+    from apps.core.crypto.envelope import crypto_caches_clear
+
     settings.AUDIT_SIGNING_KEY_FILE = tmp_path / "keys" / "audit-signing.ed25519"
     settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
-    return
+    settings.KEK_FILE = tmp_path / "keys" / "kek.json"
+    settings.CELERY_BEAT_SCHEDULE_FILENAME = str(tmp_path / "celerybeat-schedule")
+    crypto_caches_clear()
+    yield
+    crypto_caches_clear()

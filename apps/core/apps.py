@@ -10,7 +10,7 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from apps.core import rls
+        from apps.core import checks, rls  # noqa: F401 - checks registers deploy checks
 
         # Infrastructure, not domain behaviour: keeps RLS policies and grants in step with
         # the schema after every migrate (PostgreSQL only).

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from kombu import Connection
 
 
 def _database_ok() -> tuple[bool, str]:
@@ -19,12 +23,21 @@ def _database_ok() -> tuple[bool, str]:
 
 
 def _broker_ok() -> tuple[bool, str]:
-    from config.celery_app import app
-
+    """Connect to the broker named by the settings now (not Celery's cached configuration), with
+    a short timeout; the filesystem transport of the demo is up when its folders are writable."""
+    url = str(settings.CELERY_BROKER_URL)
+    options = dict(getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {})
+    if url.startswith("filesystem"):
+        folders = [
+            str(options.get(name, ""))
+            for name in ("data_folder_in", "data_folder_out", "control_folder")
+        ]
+        missing = [f for f in folders if not f or not os.access(f, os.W_OK | os.X_OK)]
+        return (False, "broker folder missing or read-only") if missing else (True, "ok")
     try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-    except Exception as exc:
+        with Connection(url, transport_options=options, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
+    except Exception as exc:  # report, never raise
         return False, type(exc).__name__
     return True, "ok"
 

@@ -25,7 +25,7 @@ class TenantManager(models.Manager):
     _queryset_class = TenantQuerySet
 
     def get_queryset(self) -> TenantQuerySet:
-        qs = TenantQuerySet(self.model, using=self._db)
+        qs: TenantQuerySet = TenantQuerySet(self.model, using=self._db)
         scope = current_scope()
         if scope.cross_tenant:
             return qs
@@ -112,7 +112,7 @@ class AuditEventManager(models.Manager):
     inside `unscoped()`."""
 
     def get_queryset(self) -> AuditEventQuerySet:
-        qs = AuditEventQuerySet(self.model, using=self._db)
+        qs: AuditEventQuerySet = AuditEventQuerySet(self.model, using=self._db)
         scope = current_scope()
         if scope.cross_tenant:
             return qs

@@ -39,7 +39,7 @@ def entries_for(request: HttpRequest) -> dict[str, list[dict[str, Any]]]:
         try:
             if not entry.visible(request):
                 continue
-            kwargs = {"tenant_slug": tenant.slug} if entry.section == "tenant" else {}
+            kwargs = {"tenant_slug": tenant.slug} if entry.section == "tenant" and tenant else {}
             url = reverse(entry.url_name, kwargs=kwargs)
         except NoReverseMatch:
             continue

@@ -14,6 +14,7 @@ from django.db import connections
 from django.db.models import Model
 
 POLICY = "custos_tenant_isolation"
+AUDIT_TABLES = ("core_auditevent", "core_auditcheckpoint", "core_auditchainhead")
 SCOPE_PREDICATE = (
     "(current_setting('app.cross_tenant', true) = 'on' "
     "OR tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::bigint)"
@@ -78,6 +79,10 @@ def apply_rls(using: str = "default") -> list[str]:
             # The audit log is append-only for the application (a trigger enforces it too).
             cursor.execute(f"REVOKE DELETE ON core_auditevent FROM {role}")
             cursor.execute(f"REVOKE DELETE ON core_auditcheckpoint FROM {role}")
+            # TRUNCATE skips row triggers, so the application role must not have it on the
+            # audit tables at all (also not through TRUNCATE ... CASCADE from a referenced
+            # table). `flush` runs as the owner (apps.core.db.base.DatabaseOperations).
+            cursor.execute(f"REVOKE TRUNCATE ON {', '.join(AUDIT_TABLES)} FROM {role}")
     return tables
 
 

@@ -50,9 +50,7 @@ def test_admin_lists_and_deletes_tenant_owned_rows_across_tenants(
     client = client_for(operator)
     listing = client.get("/admin/tenants/environment/")
     assert "Globex ERP" in listing.content.decode()
-    response = client.post(
-        f"/admin/tenants/environment/{env.pk}/delete/", {"post": "yes"}
-    )
+    response = client.post(f"/admin/tenants/environment/{env.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     with unscoped(reason="test"):
         assert not Environment.objects.filter(pk=env.pk).exists()

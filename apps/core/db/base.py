@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base as pg_base
+from django.db.backends.postgresql import operations as pg_ops
 
 from apps.core.tenancy import current_scope
 
@@ -36,7 +37,25 @@ def _desired_scope() -> tuple[str, str]:
     )
 
 
+class DatabaseOperations(pg_ops.DatabaseOperations):
+    def execute_sql_flush(self, sql_list: Iterable[str]) -> None:
+        """`flush` (manage.py flush, a transactional test's teardown) truncates every table,
+        the audit tables included, which the application role may not do: run it as the
+        owner."""
+        connection: Any = self.connection
+        if OWNER_MODE["on"] or not connection.app_role:
+            super().execute_sql_flush(sql_list)
+            return
+        connection.use_owner_role(True)
+        try:
+            super().execute_sql_flush(sql_list)
+        finally:
+            connection.use_owner_role(False)
+
+
 class DatabaseWrapper(pg_base.DatabaseWrapper):
+    ops_class = DatabaseOperations
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._scope_in_txn: tuple[str, str] = EMPTY_SCOPE
@@ -67,26 +86,29 @@ class DatabaseWrapper(pg_base.DatabaseWrapper):
         with self.connection.cursor() as cursor:
             cursor.execute("RESET ROLE" if owner else f'SET ROLE "{self.app_role}"')
 
-    # A transaction's local settings vanish when it ends or rolls back to a savepoint.
-    def _commit(self) -> None:
+    # A transaction's local settings vanish when it ends or rolls back to a savepoint. (The
+    # public methods are the only callers of Django's private _commit/_rollback/... .)
+    def commit(self) -> None:
         self._scope_in_txn = EMPTY_SCOPE
-        super()._commit()
+        super().commit()
 
-    def _rollback(self) -> None:
+    def rollback(self) -> None:
         self._scope_in_txn = EMPTY_SCOPE
-        super()._rollback()
+        super().rollback()
 
-    def _savepoint_rollback(self, sid: str) -> None:
-        super()._savepoint_rollback(sid)
+    def savepoint_rollback(self, sid: str) -> None:
+        super().savepoint_rollback(sid)
         self._scope_in_txn = ("?", "?")  # unknown: set again before the next statement
 
-    def _set_autocommit(self, autocommit: bool) -> None:
+    def set_autocommit(
+        self, autocommit: bool, force_begin_transaction_with_broken_autocommit: bool = False
+    ) -> None:
         self._scope_in_txn = EMPTY_SCOPE
-        super()._set_autocommit(autocommit)
+        super().set_autocommit(autocommit, force_begin_transaction_with_broken_autocommit)
 
-    def _close(self) -> None:
+    def close(self) -> None:
         self._scope_in_txn = EMPTY_SCOPE
-        super()._close()
+        super().close()
 
     def _with_tenant_scope(
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any

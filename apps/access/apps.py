@@ -6,3 +6,18 @@ class AccessConfig(AppConfig):
     name = "apps.access"
     label = "access"
     verbose_name = _("Access model")
+
+    def ready(self) -> None:
+        from apps.core.navigation import NavEntry, register
+        from apps.tenants.permissions import is_tenant_admin
+
+        register(
+            NavEntry(
+                "tenant-access-catalog",
+                _("Access catalog"),
+                "access:entitlement_list",
+                "tenant",
+                is_tenant_admin,
+                40,
+            )
+        )

@@ -1,0 +1,66 @@
+"""Writes of the access model (the agreed interface, notes/access-interface.md). Every one is
+transactional, audited and bumps the tenant's policy version."""
+
+from apps.access.exceptions import (
+    AccessValidationError,
+    PolicyViolation,
+    RuleInvalid,
+    SodViolation,
+)
+from apps.access.services.catalog import (
+    entitlement_create,
+    policy_exception_create,
+    policy_rule_save,
+    provisioning_template_save,
+    role_create,
+    role_create_from_template,
+    role_entitlements_set,
+    service_account_create,
+    sod_rule_save,
+    standing_policy_set,
+)
+from apps.access.services.common import policy_version_bump
+from apps.access.services.grants import (
+    grant_create,
+    grant_restore,
+    grant_revoke,
+    grant_suspend,
+    grant_touch,
+    grants_revoke_for_user,
+)
+from apps.access.services.mapping import (
+    ReconcileResult,
+    grants_reconcile_mapped,
+    template_roles_for,
+    templates_apply,
+)
+from apps.access.services.sweep import grants_expire_due
+
+__all__ = [
+    "AccessValidationError",
+    "PolicyViolation",
+    "ReconcileResult",
+    "RuleInvalid",
+    "SodViolation",
+    "entitlement_create",
+    "grant_create",
+    "grant_restore",
+    "grant_revoke",
+    "grant_suspend",
+    "grant_touch",
+    "grants_expire_due",
+    "grants_reconcile_mapped",
+    "grants_revoke_for_user",
+    "policy_exception_create",
+    "policy_rule_save",
+    "policy_version_bump",
+    "provisioning_template_save",
+    "role_create",
+    "role_create_from_template",
+    "role_entitlements_set",
+    "service_account_create",
+    "sod_rule_save",
+    "standing_policy_set",
+    "template_roles_for",
+    "templates_apply",
+]

@@ -75,9 +75,10 @@ class TenantMiddleware:
         slug = view_kwargs.get("tenant_slug")
         if slug is None:
             return None
-        if request.path_info.startswith("/api/"):
+        if request.path_info.startswith(("/api/", "/scim/")):
             # The API authenticates bearer credentials itself and enters the tenant scope in
-            # each handler (apps.integrations.auth.api_tenant), answering JSON, not redirects.
+            # each handler (apps.integrations.auth.api_tenant), answering JSON, not redirects;
+            # so does SCIM (apps.identity.scim.views_scim.scim_endpoint).
             return None
         from apps.tenants.selectors import tenant_access_for_request
 

@@ -406,6 +406,46 @@ def user_enable(*, actor: Any, user: User, reason: str) -> User:
     return user
 
 
+@transaction.atomic
+def user_access_end_for_leaver(*, user: User, reason: str, disable: bool) -> bool:
+    """System path of the lifecycle leaver (apps/lifecycle/leaver.py; the caller is the
+    authority, e.g. the tenant's directory): end every session of `user` and, when `disable`,
+    disable the account too. Returns whether the account was disabled by this call."""
+    fields: dict[str, Any] = {"session_generation": F("session_generation") + 1}
+    disabled = False
+    if disable:
+        disabled = bool(
+            User.objects.filter(pk=user.pk, is_active=True).update(
+                is_active=False, disabled_at=timezone.now(), **fields
+            )
+        )
+    if not disabled:
+        User.objects.filter(pk=user.pk).update(**fields)
+    user.refresh_from_db(fields=["session_generation", "is_active", "disabled_at"])
+    _audit(
+        action="user.disabled" if disabled else "sessions.revoked",
+        target=user,
+        details={"reason": reason, "by": "lifecycle.leaver"},
+    )
+    return disabled
+
+
+@transaction.atomic
+def user_enable_for_rejoiner(*, user: User, reason: str) -> bool:
+    """System path: the tenant's directory reactivates a person the leaver disabled."""
+    changed = User.objects.filter(pk=user.pk, is_active=False).update(
+        is_active=True, disabled_at=None
+    )
+    user.refresh_from_db(fields=["is_active", "disabled_at"])
+    if changed:
+        _audit(
+            action="user.enabled",
+            target=user,
+            details={"reason": reason, "by": "lifecycle"},
+        )
+    return bool(changed)
+
+
 def _valid_languages() -> set[str]:
     return {code for code, _name in settings.LANGUAGES}
 

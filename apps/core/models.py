@@ -127,8 +127,8 @@ class AuditEvent(models.Model):
 
     chain = models.CharField(max_length=40, editable=False)
     seq = models.BigIntegerField(editable=False)
-    # Indexes are few on purpose: every append pays for each one. `audit_time` and
-    # `audit_tenant_time` (Meta) serve time and tenant lookups, (chain, seq) the chains.
+    # Indexes are few on purpose: every append pays for each one. `audit_page` and
+    # `audit_tenant_page` (Meta) serve time and tenant lookups, (chain, seq) the chains.
     occurred_at = models.DateTimeField(_("time"), editable=False)
     tenant = models.ForeignKey(
         "tenants.Tenant",
@@ -163,8 +163,10 @@ class AuditEvent(models.Model):
             models.UniqueConstraint(fields=["chain", "seq"], name="audit_chain_seq_unique"),
         ]
         indexes = [
-            models.Index(fields=["tenant", "-occurred_at"], name="audit_tenant_time"),
-            models.Index(fields=["-occurred_at"], name="audit_time"),
+            # With `-id` they give the log's exact page order (newest first, id breaking ties):
+            # a page is one ordered index range, never a sort of a big tenant's events.
+            models.Index(fields=["tenant", "-occurred_at", "-id"], name="audit_tenant_page"),
+            models.Index(fields=["-occurred_at", "-id"], name="audit_page"),
         ]
         base_manager_name = "objects"
 
@@ -178,6 +180,13 @@ class AuditEvent(models.Model):
     @property
     def target_label(self) -> str:
         return str(self.personal.get("target", ""))
+
+    @property
+    def action_label(self) -> str:
+        """The action's human name in the active language (the machine name if it has none)."""
+        from apps.core.audit.labels import action_label
+
+        return action_label(self.action)
 
 
 class AuditCheckpoint(models.Model):

@@ -48,6 +48,10 @@ def _page_number(request: HttpRequest) -> int:
         return 1
 
 
+def _cursor(request: HttpRequest) -> str:
+    return request.GET.get("after", "")[:40]
+
+
 def _wants_results_only(request: HttpRequest) -> bool:
     """HTMX filtering and paging swap the results region; a boosted navigation or a history
     restore (back button after the cache expired) needs the whole page."""
@@ -65,7 +69,7 @@ def _render(request: HttpRequest, context: dict[str, object]) -> HttpResponse:
 @tenant_admin_required
 def audit_log_tenant(request: HttpRequest, tenant_slug: str) -> HttpResponse:
     filters = _parse_filter(request, allow_tenant=False)
-    page = audit_event_page(filters=filters, page=_page_number(request))
+    page = audit_event_page(filters=filters, page=_page_number(request), after=_cursor(request))
     return _render(
         request,
         {"page": page, "filters": filters, "tenant": request.tenant, "cross_tenant": False},  # type: ignore[attr-defined]
@@ -104,7 +108,7 @@ def audit_log_staff(request: HttpRequest) -> HttpResponse:
     filters = _parse_filter(request, allow_tenant=True)
     page_number = _page_number(request)
     with unscoped(reason="compliance audit search across tenants"):
-        page = audit_event_page(filters=filters, page=page_number)
+        page = audit_event_page(filters=filters, page=page_number, after=_cursor(request))
     # Every cross-tenant read is itself on the record (also each HTMX filter and page turn).
     audit_event_record(
         action="audit.searched",

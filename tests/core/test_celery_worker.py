@@ -35,7 +35,7 @@ from tests.core.celery_probe import PROBE_TASK
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 BASE_DIR = Path(settings.BASE_DIR)
-WORKER_START_TIMEOUT = 60.0
+WORKER_START_TIMEOUT = 120.0  # a busy 2-core CI machine
 TASK_TIMEOUT = 60.0
 
 

@@ -58,9 +58,21 @@ def rls_gaps() -> list[str]:
               JOIN pg_class cls ON cls.oid = con.conrelid
               JOIN pg_attribute att ON att.attrelid = con.conrelid AND att.attnum = ANY(con.conkey)
              WHERE con.contype = 'f' AND con.confrelid = 'tenants_tenant'::regclass
-             ORDER BY cls.relname
+            UNION
+            -- a tenant_id column without a foreign key (db_constraint=False, raw SQL) too
+            SELECT cls.relname, att.attname, cls.relrowsecurity, cls.relforcerowsecurity,
+                   (SELECT count(*) FROM pg_policies pol
+                     WHERE pol.schemaname = 'public' AND pol.tablename = cls.relname
+                       AND pol.policyname = %s
+                       AND pol.qual LIKE %s AND pol.with_check LIKE %s)
+              FROM pg_attribute att
+              JOIN pg_class cls ON cls.oid = att.attrelid
+              JOIN pg_namespace nsp ON nsp.oid = cls.relnamespace
+             WHERE nsp.nspname = 'public' AND cls.relkind IN ('r', 'p')
+               AND att.attname = 'tenant_id' AND NOT att.attisdropped
+             ORDER BY 1, 2
             """,
-            [POLICY, "%app.tenant_id%", "%app.tenant_id%"],
+            [POLICY, "%app.tenant_id%", "%app.tenant_id%"] * 2,
         )
         rows = cursor.fetchall()
     gaps = []
@@ -145,11 +157,15 @@ def test_a_new_tenant_table_without_rls_is_caught(db: None) -> None:
                 "CREATE TABLE rls_probe_owned_by (id bigserial PRIMARY KEY, "
                 "owner_tenant_id bigint REFERENCES tenants_tenant(id))"
             )
+            cursor.execute(
+                "CREATE TABLE rls_probe_no_fk (id bigserial PRIMARY KEY, tenant_id bigint)"
+            )
         gaps = rls_gaps()
     finally:
         connection.use_owner_role(False)  # type: ignore[attr-defined]
     assert any(gap.startswith("rls_probe_forgotten.tenant_id: missing ENABLE") for gap in gaps)
     assert any(gap.startswith("rls_probe_owned_by.owner_tenant_id") for gap in gaps)
+    assert any(gap.startswith("rls_probe_no_fk.tenant_id: missing ENABLE") for gap in gaps)
 
 
 def test_raw_sql_without_tenant_context_returns_no_rows(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start a throw-away PostgreSQL cluster and Redis on spare loopback ports.
 # Usage: source .ci/pg-up.sh   (exports DATABASE_URL, CELERY_BROKER_URL, CI_SVC_DIR; defines ci_services_down)
+_ci_caller_opts=$(set +o)  # restored at the end: sourcing must not change the caller's shell options
 set -euo pipefail
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 CI_SVC_DIR=$(mktemp -d /tmp/custos-ci.XXXXXX)
@@ -45,4 +46,5 @@ export DATABASE_URL="postgres://custos_owner@127.0.0.1:$PG_PORT/custos"
 export DATABASE_APP_ROLE=custos_app
 export CELERY_BROKER_URL="redis://127.0.0.1:$REDIS_PORT/0"
 export CI_SVC_DIR PG_PID REDIS_PID PG_PORT REDIS_PORT
-set +euo pipefail
+eval "$_ci_caller_opts"
+unset _ci_caller_opts

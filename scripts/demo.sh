@@ -10,6 +10,24 @@ HOST=${DEMO_HOST:-127.0.0.1}
 PORT=${DEMO_PORT:-8000}
 mkdir -p var/broker/queue var/broker/control var/log
 
+# Refuse at once, before seeding or starting anything, when the address is taken (another demo?).
+if ! "$PY" - "$HOST" "$PORT" <<'PYEOF'
+import socket, sys
+sock = socket.socket()
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as runserver: TIME_WAIT is fine
+try:
+    sock.bind((sys.argv[1], int(sys.argv[2])))
+except OSError:
+    sys.exit(1)
+finally:
+    sock.close()
+PYEOF
+then
+  echo "make demo: $HOST:$PORT is already in use (another Custos demo?)." >&2
+  echo "Stop whatever listens there, or pick another port: DEMO_PORT=8001 make demo" >&2
+  exit 1
+fi
+
 "$PY" manage.py seed_demo
 
 pids=()

@@ -60,7 +60,12 @@ class MfaRequiredMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = request.user
-        if user.is_authenticated and not user.is_verified():  # type: ignore[union-attr,attr-defined]
+        if (
+            user.is_authenticated
+            and not user.is_verified()  # type: ignore[union-attr,attr-defined]
+            # A federated sign-in whose IdP asserted MFA, under a tenant policy that trusts it.
+            and request.session.get("federation_mfa") != "idp"
+        ):
             try:
                 match = resolve(request.path_info)
                 name = match.view_name

@@ -80,7 +80,7 @@ def is_fully_signed_in(request: HttpRequest) -> bool:
     user: Any = request.user
     if not user.is_authenticated:
         return False
-    if user.is_verified():
+    if user.is_verified() or request.session.get("federation_mfa") == "idp":
         return True
     return not mfa_required_for(user) and not user_has_device(user)
 
@@ -128,6 +128,8 @@ def _sign_in(
 ) -> HttpResponse:
     with transaction.atomic():
         auth_login(request, user, backend=MODEL_BACKEND)  # new session key (no fixation)
+        # "saml"/"oidc" when a federated sign-in asked for our TOTP; else a password sign-in.
+        request.session.setdefault("auth_method", "password")
         if device is not None:
             otp_login(request, device)
         services.login_succeeded_record(user=user, ip=client_ip(request), factor=factor)
@@ -152,7 +154,8 @@ def login(request: HttpRequest) -> HttpResponse:
     next_url = safe_next_url(request, request.POST.get("next") or request.GET.get("next"))
     if is_fully_signed_in(request):
         return redirect(next_url or settings.LOGIN_REDIRECT_URL)
-    form = LoginForm(request.POST or None)
+    # Home-realm discovery sends unknown domains back here with the email filled in.
+    form = LoginForm(request.POST or None, initial={"email": request.GET.get("email", "")[:254]})
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
@@ -165,6 +168,8 @@ def login(request: HttpRequest) -> HttpResponse:
             form.add_error(None, exc.message)
             status = exc.status_code
         else:
+            request.session.pop("auth_method", None)
+            request.session.pop("federation_mfa", None)
             if user_has_device(user):
                 _pending_start(request, user, next_url)
                 return redirect("identity:login_mfa")

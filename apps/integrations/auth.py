@@ -37,7 +37,11 @@ class VerifiedSessionAuth(SessionAuth):
         user = request.user
         if not user.is_authenticated:
             return None
-        if mfa_required_for(user) and not user.is_verified():  # type: ignore[union-attr,attr-defined]
+        if (
+            mfa_required_for(user)
+            and not user.is_verified()  # type: ignore[union-attr,attr-defined]
+            and request.session.get("federation_mfa") != "idp"  # IdP MFA trusted by policy
+        ):
             return None
         request.auth_method = request.session.get("auth_method", "session")  # type: ignore[attr-defined]
         return user
@@ -137,6 +141,10 @@ def mfa_level(request: HttpRequest) -> str:
     """The strongest factor this session used: "totp", "backup_code" or "none"."""
     device = getattr(request.user, "otp_device", None)
     if device is None:
+        # Federated sign-in whose IdP asserted MFA (AuthnContext / amr), trusted by policy.
+        session = getattr(request, "session", None)
+        if session is not None and session.get("federation_mfa") == "idp":
+            return "idp_mfa"
         return "none"
     label = device._meta.label_lower
     if label == "otp_totp.totpdevice":

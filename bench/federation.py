@@ -1,0 +1,176 @@
+#!/usr/bin/env python
+"""Federation sign-in processing (issue 5): SAML ACS and OIDC callback, each = validation +
+JIT provisioning + reconcile of 20 IdP-mapped access roles. Run by bench/run_federation.sh on
+a throw-away PostgreSQL cluster (.ci/pg-up.sh).
+
+    federation.py [--logins 200]
+
+In-process through Django's test client (full middleware stack, sessions in the database):
+  * SAML: SP-initiated start, then the IdP's response (RSA-SHA256-signed by xmlsec, built
+    outside the timer) is POSTed to /federation/saml/<tenant>/acs/. Timed: the POST.
+  * OIDC: start, the local OpenID provider (HTTP, thread) issues a code, then GET
+    /federation/oidc/<tenant>/callback/ — timed: the callback, including the token request
+    over HTTP to the provider (PKCE verifier, ID token RS256) and JWKS (cached).
+  Two series each: "first login" (a new person: user + membership + 20 grants created) and
+  "repeat login" (same person; the group set changes by one group each time: one grant
+  revoked, one created, 19 kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+os.environ.setdefault("CUSTOS_VAR_DIR", tempfile.mkdtemp(prefix="custos-bench-"))
+os.environ.setdefault("FEDERATION_BASE_URL", "https://custos.example.com")
+
+ROLES = 20
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def report(name: str, values: list[float]) -> None:
+    print(
+        f"{name:<34} n={len(values):<4} p50={pct(values, 50):6.1f} ms  "
+        f"p90={pct(values, 90):6.1f} ms  p99={pct(values, 99):6.1f} ms  "
+        f"mean={statistics.mean(values):6.1f} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--logins", type=int, default=200)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+
+    from apps.access import services as access_services
+    from apps.core.tenancy import tenant_context
+    from apps.identity.federation import services as fed
+    from apps.identity.models import User
+    from apps.tenants import services as tenant_services
+    from apps.tenants.models import TenantRole
+    from tests.federation.idp import SamlTestIdp
+    from tests.federation.op import LocalProvider
+
+    print(f"database: {connection.vendor}; logins per series: {args.logins}; roles: {ROLES}")
+    suffix = str(int(time.time()))
+    operator = User.objects.create_superuser(
+        email=f"op-{suffix}@vendor.test",
+        password="bench-password-123456",  # noqa: S106
+    )
+    tenant = tenant_services.tenant_create(
+        actor=operator, slug=f"fed-{suffix}", name="Federation bench"
+    )
+    admin = User.objects.create_user(email=f"admin-{suffix}@fedbench.test")
+    tenant_services.membership_add(
+        actor=operator, tenant=tenant, user=admin, role=TenantRole.CUSTOMER_ADMIN
+    )
+    domain = fed.domain_add(actor=admin, tenant=tenant, domain=f"b{suffix}.test")
+    fed.domain_verify(actor=operator, domain=domain)
+    idp = SamlTestIdp(entity_id=f"https://idp{suffix}.example.test/saml")
+    saml_conn = fed.connection_save(
+        actor=admin, tenant=tenant, kind="saml", name="SAML", status="active"
+    )
+    fed.metadata_import(actor=admin, connection=saml_conn, xml=idp.metadata())
+    provider = LocalProvider()
+    provider.__enter__()
+    oidc_conn = fed.connection_save(
+        actor=admin,
+        tenant=tenant,
+        kind="oidc",
+        name="OIDC",
+        status="active",
+        issuer=provider.issuer,
+        client_id=provider.client_id,
+        client_secret=provider.client_secret,
+    )
+    with tenant_context(tenant):
+        for i in range(ROLES + 1):
+            access_services.role_create(actor=admin, tenant=tenant, key=f"r{i}", name=f"R{i}")
+    for conn in (saml_conn, oidc_conn):
+        for i in range(ROLES + 1):
+            fed.mapping_rule_save(
+                actor=admin,
+                connection=conn,
+                attribute="groups",
+                value=f"g{i}",
+                target_kind="access_role",
+                target=f"r{i}",
+            )
+    base = os.environ["FEDERATION_BASE_URL"]
+    acs = f"{base}/federation/saml/{tenant.slug}/acs/"
+    audience = f"{base}/federation/saml/{tenant.slug}/metadata/"
+
+    def groups_for(i: int) -> list[str]:
+        # 20 of the 21 groups; which one is missing changes on every login
+        return [f"g{k}" for k in range(ROLES + 1) if k != i % (ROLES + 1)]
+
+    def saml_login(email: str, i: int) -> float:
+        client = Client()
+        client.get(f"/federation/saml/{tenant.slug}/login/")
+        rid = client.session["federation_saml_requests"][-1]
+        xml = idp.response(
+            acs=acs,
+            audience=audience,
+            name_id=email,
+            in_response_to=rid,
+            attributes={"email": [email], "name": ["Bench Person"], "groups": groups_for(i)},
+        )
+        data = {"SAMLResponse": SamlTestIdp.encode(xml)}
+        t0 = time.perf_counter()
+        response = client.post(f"/federation/saml/{tenant.slug}/acs/", data)
+        elapsed = (time.perf_counter() - t0) * 1000
+        assert response.status_code == 302, response.content[:300]
+        return elapsed
+
+    def oidc_login(email: str, i: int) -> float:
+        client = Client()
+        start = client.get(f"/federation/oidc/{tenant.slug}/login/")
+        location = start["Location"]
+        code = provider.authorize(
+            auth_url=location, sub=email, email=email, extra={"groups": groups_for(i)}
+        )
+        state = parse_qs(urlsplit(location).query)["state"][0]
+        t0 = time.perf_counter()
+        response = client.get(
+            f"/federation/oidc/{tenant.slug}/callback/", {"code": code, "state": state}
+        )
+        elapsed = (time.perf_counter() - t0) * 1000
+        assert response.status_code == 302, response.content[:300]
+        return elapsed
+
+    for name, fn in (("SAML ACS", saml_login), ("OIDC callback", oidc_login)):
+        fn(f"warmup-{name[:4].lower()}@b{suffix}.test", 0)
+        first = [fn(f"{name[:4].lower()}{i}@b{suffix}.test", i) for i in range(args.logins)]
+        report(f"{name}: first login (JIT + 20)", first)
+        repeat = [fn(f"{name[:4].lower()}-same@b{suffix}.test", i) for i in range(args.logins)]
+        report(f"{name}: repeat login (reconcile)", repeat)
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as first_q:
+            fn(f"{name[:4].lower()}-q@b{suffix}.test", 1)
+        with CaptureQueriesContext(connection) as repeat_q:
+            fn(f"{name[:4].lower()}-q@b{suffix}.test", 2)
+        print(f"{name}: SQL per login incl. start: first {len(first_q)}, repeat {len(repeat_q)}")
+    provider.__exit__()
+
+
+if __name__ == "__main__":
+    main()

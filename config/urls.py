@@ -33,6 +33,7 @@ urlpatterns = [
     path("staff/audit/", include("apps.core.urls_staff")),
     path("staff/", include("apps.integrations.urls_staff")),
     path("admin/", admin.site.urls),
+    path("webhooks/tickets/", include("apps.requests.urls_webhook")),
     path("api/v1/", api.urls),
     re_path(r"^api/(?P<rest>.*)$", api_not_found, name="api-not-found"),
 ]

@@ -209,6 +209,9 @@ from apps.integrations.api_tenant import router as integrations_router  # noqa: 
 
 api.add_router("/", oauth_router)
 api.add_router("/", integrations_router)
+api.add_router("/", "apps.licenses.api.router")  # onboarding and licences (issue 7)
+api.add_router("/", "apps.requests.api.router")  # access requests (issue 4)
+api.add_router("/", "apps.access.api.router")  # policy decisions (issue 3)
 
 
 def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:

@@ -6,6 +6,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 USERS_READ = "users:read"
+USERS_WRITE = "users:write"
 GRANTS_READ = "grants:read"
 GRANTS_WRITE = "grants:write"
 REQUESTS_READ = "requests:read"
@@ -17,6 +18,7 @@ WEBHOOKS_MANAGE = "webhooks:manage"
 
 SCOPES = {
     USERS_READ: _("Read the tenant's users and memberships"),
+    USERS_WRITE: _("Onboard users (account, template roles, licences)"),
     GRANTS_READ: _("Read grants (who holds what, until when)"),
     GRANTS_WRITE: _("Create and revoke grants"),
     REQUESTS_READ: _("Read access requests"),

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "apps.incidents",
     "apps.integrations",
     "apps.lifecycle",
+    "apps.reports",
     "apps.core.admin_config.CustosAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -63,6 +64,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",
     "guardian",
+    "social_django",  # OIDC (apps.identity.federation.oidc): state/nonce association storage
 ]
 
 MIDDLEWARE = [
@@ -132,6 +134,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "identity.User"
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
+    # has_perm("access.<level>_environment", environment) from grants; before guardian, which
+    # refuses permissions whose app label differs from the object's.
+    "apps.access.backends.GrantPermissionBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 PASSWORD_HASHERS = [
@@ -250,7 +255,16 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Sweepers: due-time columns claimed by beat-driven tasks (STYLE.md, "Timers are data").
 SWEEP_INTERVAL_SECONDS = int(os.environ.get("SWEEP_INTERVAL_SECONDS", 60))
 AUDIT_CHECKPOINT_INTERVAL_SECONDS = int(os.environ.get("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 300))
+# Grant expiry sweeper (apps.access): decisions check expires_at anyway; this records the end.
+ACCESS_SWEEP_INTERVAL = int(os.environ.get("ACCESS_SWEEP_INTERVAL", 60))
+# Policy engine: other processes' changes are picked up once per HTTP request, and outside
+# requests at most this many seconds later (changes made in this process: at once).
+ACCESS_POLICY_RECHECK_SECONDS = float(os.environ.get("ACCESS_POLICY_RECHECK_SECONDS", 1.0))
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "access-expire-grants": {
+        "task": "access.expire_grants",
+        "schedule": ACCESS_SWEEP_INTERVAL,
+    },
     "audit-checkpoint": {
         "task": "apps.core.tasks.audit_checkpoint_task",
         "schedule": AUDIT_CHECKPOINT_INTERVAL_SECONDS,
@@ -258,6 +272,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "celery-heartbeat": {
         "task": "apps.core.tasks.worker_heartbeat_task",
         "schedule": 30,
+    },
+    "identity-login-throttle-purge": {
+        "task": "apps.identity.tasks.login_throttle_purge_task",
+        "schedule": 3600,
     },
 }
 
@@ -313,6 +331,48 @@ CELERY_BEAT_SCHEDULE.update(
     }
 )
 
+# --- Licences and onboarding (docs/licenses.md; defaults in apps/licenses/conf.py) ------------
+# Provisioning throttles (token buckets per second): per tenant and for all tenants together.
+LICENSES_TENANT_RATE = int(os.environ.get("LICENSES_TENANT_RATE", 50))
+LICENSES_TENANT_BURST = int(os.environ.get("LICENSES_TENANT_BURST", 50))
+LICENSES_GLOBAL_RATE = int(os.environ.get("LICENSES_GLOBAL_RATE", 250))
+LICENSES_GLOBAL_BURST = int(os.environ.get("LICENSES_GLOBAL_BURST", 250))
+LICENSES_NOTIFY = os.environ.get("LICENSES_NOTIFY", "mail")  # "off": no welcome/alert mails
+LICENSES_DISPOSABLE_URL = os.environ.get("LICENSES_DISPOSABLE_URL", "")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "licenses-provisioning-drain": {
+            "task": "apps.licenses.tasks.provisioning_drain_task",
+            "schedule": float(os.environ.get("LICENSES_DRAIN_INTERVAL_SECONDS", 2)),
+        },
+        "licenses-imports": {"task": "apps.licenses.tasks.imports_sweep_task", "schedule": 30},
+        "licenses-pools": {
+            "task": "apps.licenses.tasks.pools_sweep_task",
+            "schedule": SWEEP_INTERVAL_SECONDS,
+        },
+        "licenses-disposable-list": {
+            "task": "apps.licenses.tasks.disposable_refresh_task",
+            "schedule": 86400,
+        },
+    }
+)
+# Leaver sweeper: tenants past their contract end are terminated, their members deprovisioned.
+CELERY_BEAT_SCHEDULE["lifecycle-contract-end"] = {
+    "task": "apps.lifecycle.tasks.tenants_deprovision_ended_task",
+    "schedule": int(os.environ.get("LIFECYCLE_SWEEP_INTERVAL_SECONDS", 300)),
+}
+
+# --- Access requests (docs/requests.md) ------------------------------------------------------
+REQUESTS_VENDOR_MAX_HOURS = int(os.environ.get("REQUESTS_VENDOR_MAX_HOURS", 8))
+REQUESTS_VENDOR_UNANSWERED_HOURS = int(os.environ.get("REQUESTS_VENDOR_UNANSWERED_HOURS", 12))
+REQUESTS_BREAK_GLASS_MAX_HOURS = int(os.environ.get("REQUESTS_BREAK_GLASS_MAX_HOURS", 4))
+REQUESTS_APPROVAL_REUSE_HOURS = int(os.environ.get("REQUESTS_APPROVAL_REUSE_HOURS", 24))
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://localhost:8000")
+CELERY_BEAT_SCHEDULE["requests-sweep"] = {
+    "task": "apps.requests.tasks.requests_sweep_task",
+    "schedule": SWEEP_INTERVAL_SECONDS,
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -321,3 +381,26 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 CSRF_FAILURE_VIEW = "apps.core.errors.csrf_failure"
+
+# --- Identity federation (apps.identity.federation, docs/federation.md) ------------------------
+# Public base URL of SP entity ids / ACS / OIDC redirect URIs (empty: taken from the request).
+FEDERATION_BASE_URL = os.environ.get("FEDERATION_BASE_URL", "")
+FEDERATION_SP_KEY_DIR = Path(os.environ.get("FEDERATION_SP_KEY_DIR", VAR_DIR / "keys"))
+SOCIAL_AUTH_JSONFIELD_ENABLED = True
+SOCIAL_AUTH_OIDC_ID_TOKEN_MAX_AGE = 600
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "federation-metadata-refresh": {
+            "task": "federation.metadata_refresh_due",
+            "schedule": 900,
+        },
+        "federation-certificate-warnings": {
+            "task": "federation.certificate_warnings",
+            "schedule": 3600,
+        },
+        "federation-used-assertions-purge": {
+            "task": "federation.used_assertions_purge",
+            "schedule": 3600,
+        },
+    }
+)

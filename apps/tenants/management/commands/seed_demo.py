@@ -72,6 +72,18 @@ class Command(BaseCommand):
                 self._staff(staff, superuser=False, actor=operator)
             for tenant in TENANTS:
                 self._tenant(tenant, operator)
+            from apps.licenses.demo_data import seed_licenses
+
+            if pools := seed_licenses(operator=operator):
+                self.created["licence pools"] += pools
+            from apps.access.demo_data import seed_access
+
+            if grants := seed_access(operator=operator):
+                self.created["access grants"] += grants
+            from apps.requests.demo_data import seed_requests
+
+            if made := seed_requests(operator=operator):
+                self.created["access requests"] += made
         if self.created:
             summary = ", ".join(f"{n} {what}" for what, n in sorted(self.created.items()))
             self.stdout.write(self.style.SUCCESS(f"Demo data created: {summary}."))

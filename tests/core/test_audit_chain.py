@@ -8,7 +8,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 
 from apps.core.audit.hashing import GENESIS_HASH, hash_of_row, personal_digest
 from apps.core.audit.services import audit_event_record
@@ -17,6 +17,7 @@ from apps.core.models import PLATFORM_CHAIN, AuditChainHead, AuditEvent, chain_k
 from apps.core.tenancy import tenant_context, unscoped
 from apps.tenants.models import Environment
 from apps.tenants.services import environment_create
+from tests._ci import require_postgres
 
 
 def chain_rows(chain: str) -> list[AuditEvent]:
@@ -152,8 +153,7 @@ def _run_writers(targets: list[object], per_writer: int, actor: object) -> list[
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("layout", ["one_chain", "four_chains"])
 def test_concurrent_writers_never_fork_the_chain(layout, operator, tenant_a, tenant_b):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks under real concurrency need PostgreSQL")
+    require_postgres()  # row locks under real concurrency need PostgreSQL
     per_writer = 40
     from apps.tenants.services import tenant_create
 

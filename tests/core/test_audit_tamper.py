@@ -29,6 +29,7 @@ from apps.core.audit.services import audit_event_record
 from apps.core.audit.verify import audit_verify
 from apps.core.models import AuditChainHead, AuditCheckpoint, AuditEvent, chain_key
 from apps.core.tenancy import unscoped
+from tests._ci import require_postgres
 
 TRIGGER = "custos_audit_append_only"
 
@@ -85,8 +86,7 @@ def signed_log(tenant_a, tenant_b, operator) -> str:
 
 
 def _require_postgres() -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("the append-only trigger and role grants exist on PostgreSQL only")
+    require_postgres()  # the append-only trigger and role grants exist on PostgreSQL only
 
 
 @pytest.mark.postgres

@@ -16,6 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from apps.core.exceptions import PermissionDenied
 from apps.identity import selectors, services
 from apps.identity.models import User
+from tests._ci import require_postgres
 from tests.conftest import PASSWORD
 from tests.identity.conftest import (
     SECOND_FACTOR_ERROR,
@@ -208,8 +209,7 @@ def _race(n: int, attempt) -> list[bool]:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("kind", ["totp", "backup_code"])
 def test_one_code_wins_a_race(clock, settings, kind):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks need PostgreSQL (SQLite serialises whole transactions)")
+    require_postgres()  # row locks need PostgreSQL (SQLite serialises whole transactions)
     settings.LOCKOUT_THRESHOLD = settings.LOCKOUT_ACCOUNT_THRESHOLD = 1000
     user = User.objects.create_user(email="racer@acme.test", password=PASSWORD)
     device, codes = enrol(user)

@@ -24,6 +24,7 @@ from apps.integrations.services.api_keys import (
     api_keys_revoke_owned_by,
 )
 from apps.integrations.tokens import token_hash
+from tests._ci import require_postgres
 from tests.integrations.conftest import bearer
 
 AUDIT = "/api/v1/tenants/acme/audit-events"
@@ -316,8 +317,7 @@ def test_rate_limit_on_redis_is_atomic_and_answers_retry_after(issue_key, settin
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_key_lookup_on_postgres_leaves_no_cross_tenant_scope_behind(issue_key):
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL row-level security")
+    require_postgres()  # PostgreSQL row-level security
     issued = issue_key()
     assert bearer(issued.token).get("/api/v1/me").status_code == 200
     with connection.cursor() as cursor:  # same connection, no tenant context: RLS hides all

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from apps.core.tenancy import tenant_context
 from apps.identity.models import User
@@ -14,14 +14,14 @@ from apps.licenses.models import LicensePool, Seat
 from apps.licenses.services import PoolExhausted, seat_allocate
 from apps.lifecycle.joiner import JoinerRequest, joiner_run
 from apps.tenants import services as tenant_services
+from tests._ci import require_postgres
 from tests.conftest import make_user
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def _require_postgres() -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (row locks between real connections)")
+    require_postgres()  # row locks between real connections
 
 
 def _race(n: int, work) -> list[object]:

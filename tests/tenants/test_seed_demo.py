@@ -8,7 +8,6 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -17,6 +16,7 @@ from apps.core.tenancy import tenant_context, unscoped
 from apps.identity.models import StaffRole, User, UserKind
 from apps.tenants.management.demo_data import DEMO_PASSWORD, demo_totp_key
 from apps.tenants.models import Contract, Environment, Membership, Tenant, TenantRole
+from tests._ci import require_postgres
 
 pytestmark = pytest.mark.django_db
 
@@ -198,8 +198,7 @@ def test_demo_totp_refuses_accounts_without_the_demo_authenticator(seeded):
 
 def test_refuses_a_production_database_without_force(settings):
     settings.DEBUG = False
-    if connection.vendor == "sqlite":
-        pytest.skip("the guard only applies to non-SQLite databases (run on PostgreSQL)")
+    require_postgres()  # the guard only applies to non-SQLite databases
     with pytest.raises(CommandError, match="refusing"):
         call_command("seed_demo", stdout=StringIO())
     assert not Tenant.objects.exists()

@@ -7,6 +7,14 @@ from apps.access.exceptions import (
     RuleInvalid,
     SodViolation,
 )
+from apps.access.services.bulk import (
+    BulkCreateResult,
+    GrantSpec,
+    grants_create_bulk,
+    grants_revoke_bulk,
+    grants_revoke_for_user,
+    grants_suspend_bulk,
+)
 from apps.access.services.catalog import (
     entitlement_create,
     policy_exception_create,
@@ -26,7 +34,6 @@ from apps.access.services.grants import (
     grant_revoke,
     grant_suspend,
     grant_touch,
-    grants_revoke_for_user,
 )
 from apps.access.services.mapping import (
     ReconcileResult,
@@ -38,6 +45,8 @@ from apps.access.services.sweep import grants_expire_due
 
 __all__ = [
     "AccessValidationError",
+    "BulkCreateResult",
+    "GrantSpec",
     "PolicyViolation",
     "ReconcileResult",
     "RuleInvalid",
@@ -48,9 +57,12 @@ __all__ = [
     "grant_revoke",
     "grant_suspend",
     "grant_touch",
+    "grants_create_bulk",
     "grants_expire_due",
     "grants_reconcile_mapped",
+    "grants_revoke_bulk",
     "grants_revoke_for_user",
+    "grants_suspend_bulk",
     "policy_exception_create",
     "policy_rule_save",
     "policy_version_bump",

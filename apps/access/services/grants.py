@@ -18,11 +18,10 @@ from django.utils.translation import gettext as _
 
 from apps.access.exceptions import AccessValidationError, PolicyViolation, SodViolation
 from apps.access.models import Entitlement, Grant, GrantSource, Role
-from apps.access.policy import max_risk, standing_rule_for, vendor_max_duration
+from apps.access.policy import StandingRule, max_risk, standing_rule_for, vendor_max_duration
 from apps.access.services.common import grant_snapshot, policy_version_bump, scope_for
 from apps.access.sod import holdings, sod_evaluate, sod_rules_load, subject_filter
 from apps.core.audit.services import audit_event_record
-from apps.core.tenancy import unscoped
 from apps.tenants.models import Membership, Tenant, TenantStatus
 
 
@@ -98,11 +97,16 @@ def _check_subject(
                     % {"user": user, "tenant": tenant.name},
                     code="cross_tenant",
                 )
-            if role is not None and role.is_vendor_internal:
-                raise PolicyViolation(
-                    _("The role %(role)s is for vendor staff only.") % {"role": role},
-                    code="vendor_internal_role",
-                )
+    _check_role_for_subject(user=user, role=role)
+
+
+def _check_role_for_subject(*, user: Any, role: Role | None) -> None:
+    vendor = user is None or user.is_vendor_staff
+    if not vendor and role is not None and role.is_vendor_internal:
+        raise PolicyViolation(
+            _("The role %(role)s is for vendor staff only.") % {"role": role},
+            code="vendor_internal_role",
+        )
 
 
 def _check_target(*, tenant: Tenant, entitlement: Entitlement | None, role: Role | None) -> None:
@@ -154,6 +158,7 @@ def _check_standing_policy(
     vendor: bool,
     starts: datetime,
     expires: datetime | None,
+    rule: StandingRule | None = None,
 ) -> None:
     length = (expires - starts) if expires is not None else None
     if vendor:
@@ -180,7 +185,7 @@ def _check_standing_policy(
                 },
                 code="duration_exceeds_max",
             )
-    rule = standing_rule_for(tenant=tenant, risk=risk)
+    rule = rule or standing_rule_for(tenant=tenant, risk=risk)
     if length is None and rule.time_bound_required:
         raise PolicyViolation(
             _(
@@ -375,26 +380,11 @@ def grant_revoke(*, actor: Any, grant: Grant, reason: str) -> Grant:
 def grants_revoke_for_user(
     *, actor: Any, user: Any, reason: str, tenant: Tenant | None = None
 ) -> int:
-    """Revoke every unended grant of `user` in `tenant`, or in every tenant (a leaver)."""
-    count = 0
-    if tenant is not None:
-        with scope_for(tenant):
-            grants = list(
-                Grant.objects.for_tenant(tenant).filter(user=user, revoked_at__isnull=True)
-            )
-            for grant in grants:
-                before = grant.revoked_at
-                grant_revoke(actor=actor, grant=grant, reason=reason)
-                count += int(before is None and grant.revoked_at is not None)
-        return count
-    # cross-tenant: a leaver loses access in every tenant at once (audited per grant).
-    with unscoped(reason="leaver: revoke the person's grants in every tenant"):
-        grants = list(Grant.objects.filter(user=user, revoked_at__isnull=True).order_by("pk"))
-        with transaction.atomic():
-            for grant in grants:
-                grant_revoke(actor=actor, grant=grant, reason=reason)
-                count += 1
-    return count
+    """Revoke every unended grant of `user` in `tenant`, or in every tenant (a leaver).
+    Set-based: see apps.access.services.bulk."""
+    from apps.access.services.bulk import grants_revoke_for_user as revoke_set
+
+    return revoke_set(actor=actor, user=user, reason=reason, tenant=tenant)
 
 
 def grant_suspend(*, actor: Any, grant: Grant, reason: str) -> Grant:

@@ -1,6 +1,7 @@
 """Grants that come from somewhere else: IdP/SCIM group mappings (reconciled) and provisioning
-templates (joiners). Both go through `grant_create`, so the standing-access and SoD rules hold
-on these paths too; a refused mapping is reported, not fatal to the whole sync."""
+templates (joiners). Both go through `grants_create_bulk` (the checks of `grant_create`, once
+for the set), so the standing-access and SoD rules hold on these paths too; a refused mapping is
+reported, not fatal to the whole sync."""
 
 from __future__ import annotations
 
@@ -12,11 +13,16 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.access.exceptions import PolicyViolation
 from apps.access.models import Entitlement, Grant, GrantSource, ProvisioningTemplate, Role
-from apps.access.services.common import scope_for
-from apps.access.services.grants import grant_create, grant_revoke
-from apps.core.exceptions import DomainError
+from apps.access.services.bulk import (
+    GrantSpec,
+    _create_set,
+    _lock_unended,
+    _revoke_rows,
+    grants_create_bulk,
+)
+from apps.access.services.common import policy_version_bump, scope_for
+from apps.core.audit.services import audit_events_record_bulk
 
 
 @dataclass
@@ -34,11 +40,24 @@ def _key_of(item: Any) -> str:
     return str(item)
 
 
-def _resolve_target(tenant: Any, key: str) -> tuple[Entitlement | None, Role | None]:
-    role = Role.objects.for_tenant(tenant).filter(key=key).first()
-    if role is not None:
-        return None, role
-    return Entitlement.objects.for_tenant(tenant).filter(name=key).first(), None
+def _resolve_targets(
+    tenant: Any, keys: list[str]
+) -> dict[str, tuple[Entitlement | None, Role | None]]:
+    """Role keys first, then entitlement names (two queries for the whole set)."""
+    roles = {r.key: r for r in Role.objects.for_tenant(tenant).filter(key__in=keys)}
+    rest = [k for k in keys if k not in roles]
+    ents = (
+        {e.name: e for e in Entitlement.objects.for_tenant(tenant).filter(name__in=rest)}
+        if rest
+        else {}
+    )
+    found: dict[str, tuple[Entitlement | None, Role | None]] = {}
+    for key in keys:
+        if key in roles:
+            found[key] = (None, roles[key])
+        elif key in ents:
+            found[key] = (ents[key], None)
+    return found
 
 
 def grants_reconcile_mapped(
@@ -52,10 +71,12 @@ def grants_reconcile_mapped(
 ) -> ReconcileResult:
     """Make the user's grants carrying `mapping_prefix` match `desired` (role keys or
     entitlement names, bare or as 1-tuples): create the missing ones, revoke the ones no longer
-    wanted. Grants from requests (or another prefix) are never touched."""
+    wanted. Grants from requests (or another prefix) are never touched. Set-based: one revoke
+    and one bulk create, one policy version bump, one bulk audit append."""
     result = ReconcileResult()
     wanted = {k for k in (_key_of(d) for d in desired) if k}
     now = timezone.now()
+    tenant_id = getattr(tenant, "pk", tenant)
     with scope_for(tenant), transaction.atomic():
         current = list(
             Grant.objects.for_tenant(tenant)
@@ -64,35 +85,60 @@ def grants_reconcile_mapped(
             .order_by("pk")
         )
         have: dict[str, Grant] = {}
+        reasons: dict[int, str] = {}
         for grant in current:
             key = grant.mapping_key[len(mapping_prefix) :]
             if key in wanted and key not in have:
                 have[key] = grant
                 result.kept.append(grant)
             else:
-                grant_revoke(actor=actor, grant=grant, reason=f"mapping no longer applies: {key}")
-                result.revoked.append(grant)
-        for key in sorted(wanted - set(have)):
-            entitlement, role = _resolve_target(tenant, key)
-            if entitlement is None and role is None:
+                reasons[grant.pk] = f"mapping no longer applies: {key}"
+        events: list[dict[str, Any]] = []
+        if reasons:
+            locked = _lock_unended(tenant_id, list(reasons), Q())
+            events = _revoke_rows(actor=actor, tenant_id=tenant_id, grants=locked, reason=reasons)
+            ended = {g.pk: g for g in locked}
+            result.revoked = [g for g in current if g.pk in reasons]
+            for grant in result.revoked:  # the caller's objects show the revocation
+                if grant.pk in ended:
+                    done = ended[grant.pk]
+                    grant.revoked_at, grant.revoked_by = done.revoked_at, done.revoked_by
+                    grant.revoke_reason, grant.ends_at_due = done.revoke_reason, None
+                else:  # revoked meanwhile by someone else
+                    grant.refresh_from_db()
+        missing = sorted(wanted - set(have))
+        targets = _resolve_targets(tenant, missing) if missing else {}
+        specs: list[GrantSpec] = []
+        for key in missing:
+            if key not in targets:
                 result.unknown.append(key)
                 continue
-            try:
-                with transaction.atomic():
-                    grant = grant_create(
-                        actor=actor,
-                        tenant=tenant,
-                        user=user,
-                        entitlement=entitlement,
-                        role=role,
-                        source=source,
-                        mapping_key=f"{mapping_prefix}{key}",
-                        justification=f"mapped: {mapping_prefix}{key}",
-                    )
-            except DomainError as exc:
-                result.refused.append((key, exc.message))
-                continue
-            result.created.append(grant)
+            entitlement, role = targets[key]
+            specs.append(
+                GrantSpec(
+                    entitlement=entitlement,
+                    role=role,
+                    mapping_key=f"{mapping_prefix}{key}",
+                    justification=f"mapped: {mapping_prefix}{key}",
+                    key=key,
+                )
+            )
+        made, created_events = _create_set(
+            actor=actor,
+            tenant=tenant,
+            user=user,
+            service_account=None,
+            api_key=None,
+            specs=specs,
+            source=source,
+        )
+        result.created = made.created
+        result.refused = made.refused
+        # Revocations first, as the per-grant path did; one bump for the whole reconcile.
+        events += created_events
+        if events:
+            policy_version_bump(tenant=tenant_id)
+            audit_events_record_bulk(tenant=tenant_id, events=events)
     return result
 
 
@@ -129,23 +175,17 @@ def templates_apply(
 ) -> list[Grant]:
     """Give a joiner the roles of the matching templates (standing where policy allows it).
     A role the policy refuses (e.g. a high-risk role that must be time-bound) is skipped: it is
-    then for an access request, not for onboarding."""
-    grants: list[Grant] = []
+    then for an access request, not for onboarding. One bulk create for all the roles."""
     with scope_for(tenant), transaction.atomic():
-        for role in template_roles_for(tenant=tenant, attributes=attributes):
-            try:
-                with transaction.atomic():
-                    grants.append(
-                        grant_create(
-                            actor=actor,
-                            tenant=tenant,
-                            user=user,
-                            role=role,
-                            source=GrantSource.TEMPLATE,
-                            mapping_key=f"template:{role.key}",
-                            justification="provisioning template",
-                        )
-                    )
-            except PolicyViolation:
-                continue
-    return grants
+        specs = [
+            GrantSpec(
+                role=role,
+                mapping_key=f"template:{role.key}",
+                justification="provisioning template",
+            )
+            for role in template_roles_for(tenant=tenant, attributes=attributes)
+        ]
+        made = grants_create_bulk(
+            actor=actor, tenant=tenant, user=user, specs=specs, source=GrantSource.TEMPLATE
+        )
+    return made.created

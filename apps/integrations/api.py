@@ -10,7 +10,9 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.db import DataError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -22,7 +24,84 @@ from apps.tenants.selectors import membership_list_for_user
 
 logger = logging.getLogger("custos.api")
 
-api = NinjaAPI(
+
+class ErrorDetailOut(Schema):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorOut(Schema):
+    """Every refusal of the API (the token endpoint answers in the OAuth format instead)."""
+
+    error: ErrorDetailOut
+
+
+# What every operation can answer besides its own success codes, so the document describes the
+# real responses (tests/security/test_api_fuzz.py holds the server to it).
+_ERROR_RESPONSES: dict[int, str] = {
+    400: "Malformed request or a refusal by a business rule (`error.code` says which).",
+    401: "No credential, or an unknown, expired or revoked one (`WWW-Authenticate` says why).",
+    403: "The credential lacks the scope, the network is not allowed or the tenant is closed.",
+    404: "No such tenant or object — or one this credential may not see.",
+    409: "The request conflicts with the current state (e.g. a duplicate).",
+    413: "The request body is too large.",
+    415: "The request body is not in a media type this operation accepts.",
+    422: "The request does not match this document (`error.details` lists the problems).",
+    429: "Over the credential's rate limit; retry after `Retry-After` seconds.",
+}
+_WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+
+
+def _error_codes(method: str, operation: dict[str, Any]) -> list[int]:
+    codes = [400, 404, 422]
+    if operation.get("security"):
+        codes += [401, 403, 429]
+    if method in _WRITE_METHODS:
+        codes += [409]
+    if "requestBody" in operation:
+        codes += [413, 415]
+    return sorted(codes)
+
+
+class CustosApi(NinjaAPI):
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(**kwargs)
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["ErrorDetailOut"] = ErrorDetailOut.model_json_schema()
+        schemas["ErrorOut"] = {
+            "title": "ErrorOut",
+            "type": "object",
+            "properties": {"error": {"$ref": "#/components/schemas/ErrorDetailOut"}},
+            "required": ["error"],
+        }
+        error_content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+        for path_item in schema.get("paths", {}).values():
+            for method, operation in path_item.items():
+                responses = operation.setdefault("responses", {})
+                oauth_format = "OAuthErrorOut" in str(responses.get(400, ""))
+                for code in _error_codes(method, operation):
+                    if code in responses or str(code) in responses:
+                        continue
+                    if oauth_format and code in (400, 401):
+                        continue
+                    response: dict[str, Any] = {
+                        "description": _ERROR_RESPONSES[code],
+                        "content": error_content,
+                    }
+                    if code == 429:
+                        response["headers"] = {
+                            "Retry-After": {
+                                "description": "Seconds to wait before the next request.",
+                                "schema": {"type": "integer", "minimum": 1},
+                                "required": True,
+                            }
+                        }
+                    responses[code] = response
+        return schema
+
+
+api = CustosApi(
     title="Custos API",
     version="1",
     description="Access governance for a multi-tenant SaaS: users, grants, access requests, "
@@ -88,10 +167,40 @@ def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     )
 
 
+@api.exception_handler(MultiPartParserError)
+def _multipart(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+    # e.g. `Content-Type: multipart/form-data` without a boundary
+    return api.create_response(
+        request, error_body("bad_request", "The request body could not be parsed."), status=400
+    )
+
+
 @api.exception_handler(SuspiciousOperation)
 def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
     return api.create_response(
         request, error_body("bad_request", "The request could not be understood."), status=400
+    )
+
+
+@api.exception_handler(OverflowError)
+def _overflow(request: HttpRequest, exc: OverflowError) -> HttpResponse:
+    # An integer beyond the database's range (e.g. a 20-digit id): the input is wrong, not us.
+    return api.create_response(
+        request,
+        error_body("validation_error", "A number in the request is out of range."),
+        status=422,
+    )
+
+
+@api.exception_handler(DataError)
+def _data_error(request: HttpRequest, exc: DataError) -> HttpResponse:
+    # The database refused a value (out of range, too long, bad encoding) that passed the
+    # schema: the request is at fault. Logged, since the schema should have caught it.
+    logger.warning("API input refused by the database: %s", type(exc.__cause__).__name__)
+    return api.create_response(
+        request,
+        error_body("validation_error", "A value in the request is out of range or malformed."),
+        status=422,
     )
 
 
@@ -116,11 +225,23 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return api.create_response(request, error_body("not_found", "Not found."), status=404)
 
 
+_HTTP_ERROR_CODES = {
+    400: "bad_request",  # e.g. a body that is not JSON
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    return api.create_response(
-        request, error_body(f"http_{exc.status_code}", str(exc)), status=exc.status_code
-    )
+    code = _HTTP_ERROR_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    return api.create_response(request, error_body(code, str(exc)), status=exc.status_code)
 
 
 class TenantMembershipOut(Schema):
@@ -212,6 +333,7 @@ api.add_router("/", integrations_router)
 api.add_router("/", "apps.licenses.api.router")  # onboarding and licences (issue 7)
 api.add_router("/", "apps.requests.api.router")  # access requests (issue 4)
 api.add_router("/", "apps.access.api.router")  # policy decisions (issue 3)
+api.add_router("/", "apps.certification.analytics.api.router")  # access events (issue 6)
 
 
 def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
+from ninja.errors import HttpError
 from ninja.security import SessionAuth
 from ninja.security.base import AuthBase
 
@@ -32,6 +33,23 @@ from apps.integrations.scopes import ROLE_SCOPES, SCOPES
 
 class VerifiedSessionAuth(SessionAuth):
     """Django session; refused when MFA is required but this session has not done it."""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        # Nobody signed in: there is no session to forge a request with, so the answer is
+        # 401 unauthenticated (not a CSRF 403 that would send integrators looking for a token).
+        if not request.user.is_authenticated:
+            return None
+        return super().__call__(request)
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        try:
+            return super()._get_key(request)
+        except HttpError as exc:
+            raise ApiAuthError(
+                403,
+                "csrf_failed",
+                _("A signed-in session must send its CSRF token (X-CSRFToken header)."),
+            ) from exc
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         user = request.user

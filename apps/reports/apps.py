@@ -3,8 +3,9 @@ from django.utils.translation import gettext_lazy as _
 
 
 class ReportsConfig(AppConfig):
-    """Shared report plumbing (streaming CSV, WeasyPrint PDF) and the navigation entries of the
-    access explain pages (their views live in apps.access.views_explain)."""
+    """Report jobs (background, kept for download, scheduled), report kinds, the portfolio
+    pages, shared report plumbing (streaming CSV, WeasyPrint PDF) and the navigation entries of
+    the access explain pages (their views live in apps.access.views_explain)."""
 
     name = "apps.reports"
     label = "reports"
@@ -38,6 +39,31 @@ class ReportsConfig(AppConfig):
                 31,
             )
         )
+
+        def tenant_reporter(request):  # type: ignore[no-untyped-def]
+            from apps.reports.services import REPORT_ROLES
+
+            membership = getattr(request, "membership", None)
+            return membership is not None and membership.role in REPORT_ROLES
+
+        register(
+            NavEntry(
+                "tenant-reports", _("Reports"), "reports:report_list", "tenant", tenant_reporter, 85
+            )
+        )
+        register(
+            NavEntry(
+                "staff-reports",
+                _("Reports"),
+                "staff_reports:report_list",
+                "staff",
+                has_oversight,
+                85,
+            )
+        )
+        # Report kinds register themselves on import (apps.reports.kinds).
+        import apps.reports.kinds  # noqa: F401
+
         register(
             NavEntry(
                 "staff-access-explorer",

@@ -1,7 +1,14 @@
 from django.contrib import admin
 
 from apps.core.admin import AuditedModelAdmin, TenantOwnedAdmin
-from apps.tenants.models import Contract, Environment, Membership, Tenant
+from apps.tenants.models import (
+    AccessTeam,
+    AccessTeamMember,
+    Contract,
+    Environment,
+    Membership,
+    Tenant,
+)
 
 
 @admin.register(Tenant)
@@ -32,3 +39,17 @@ class MembershipAdmin(TenantOwnedAdmin):
     list_filter = ("role", "is_active")
     search_fields = ("user__email", "tenant__name")
     raw_id_fields = ("user", "manager")
+
+
+class AccessTeamMemberInline(admin.TabularInline):
+    model = AccessTeamMember
+    extra = 0
+    raw_id_fields = ("user",)
+    fields = ("user", "role", "tenant")
+
+
+@admin.register(AccessTeam)
+class AccessTeamAdmin(TenantOwnedAdmin):
+    list_display = ("name", "tenant", "created_at")
+    search_fields = ("name", "tenant__name")
+    inlines = (AccessTeamMemberInline,)

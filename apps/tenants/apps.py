@@ -60,6 +60,16 @@ class TenantsConfig(AppConfig):
         )
         register(
             NavEntry(
+                "staff-access-teams",
+                _("Access teams"),
+                "staff:access_team_list",
+                "staff",
+                has_oversight,
+                60,
+            )
+        )
+        register(
+            NavEntry(
                 "staff-admin",
                 _("Django admin"),
                 "admin:index",

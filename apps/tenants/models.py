@@ -205,3 +205,55 @@ class Membership(TenantOwnedModel, TimeStampedModel):
     @property
     def is_admin(self) -> bool:
         return self.role in ADMIN_ROLES
+
+
+class AccessTeamRole(models.TextChoices):
+    LEAD = "lead", _("Team lead")
+    REVIEWER = "reviewer", _("Reviewer")
+    APPROVER = "approver", _("Approver of last resort")
+
+
+class AccessTeam(TenantOwnedModel, TimeStampedModel):
+    """The named internal (vendor) access team of a strategic customer: the reviewers of its
+    certification campaigns and the approvers of last resort when request escalation runs out.
+    One per tenant; assigned in the staff console (apps.tenants.views_staff)."""
+
+    name = models.CharField(_("name"), max_length=120)
+    notes = models.TextField(_("notes"), blank=True)
+
+    class Meta:
+        verbose_name = _("access team")
+        verbose_name_plural = _("access teams")
+        constraints = [
+            models.UniqueConstraint(fields=["tenant"], name="access_team_one_per_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AccessTeamMember(TenantOwnedModel, TimeStampedModel):
+    team = models.ForeignKey(
+        AccessTeam, on_delete=models.CASCADE, related_name="members", verbose_name=_("team")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("staff member"),
+    )
+    role = models.CharField(
+        _("role"), max_length=20, choices=AccessTeamRole, default=AccessTeamRole.REVIEWER
+    )
+
+    class Meta:
+        verbose_name = _("access team member")
+        verbose_name_plural = _("access team members")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "user", "role"], name="access_team_member_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_role_display()}"

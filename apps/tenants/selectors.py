@@ -99,3 +99,78 @@ def tenant_status_summary() -> dict[str, Any]:
         "by_tier": by_tier,
         "attention": attention,
     }
+
+
+# --- access teams of strategic customers (issue 6, "Portfolio oversight") ---------------------
+
+
+@dataclass(frozen=True)
+class AccessTeamView:
+    """A customer's named internal access team, as routing needs it."""
+
+    tenant_id: int
+    name: str
+    leads: tuple[Any, ...]
+    reviewers: tuple[Any, ...]  # certification: internal reviewers of the customer's campaigns
+    approvers: tuple[Any, ...]  # request escalation: approvers of last resort
+
+    @property
+    def members(self) -> tuple[Any, ...]:
+        seen: dict[int, Any] = {}
+        for user in (*self.leads, *self.reviewers, *self.approvers):
+            seen.setdefault(user.pk, user)
+        return tuple(seen.values())
+
+
+def access_team_for(tenant: Tenant) -> AccessTeamView | None:
+    """The access team assigned to `tenant` (active vendor-staff members only), or None when
+    it has none. Used by certification (reviewers) and request escalation (approvers of last
+    resort); reads the tenant's own rows inside its scope."""
+    from apps.tenants.models import AccessTeam, AccessTeamMember, AccessTeamRole
+
+    with tenant_context(tenant):
+        team = AccessTeam.objects.filter(tenant=tenant).first()
+        if team is None:
+            return None
+        members = list(
+            AccessTeamMember.objects.filter(team=team, user__is_active=True, user__kind="staff")
+            .select_related("user")
+            .order_by("user__full_name", "user__email")
+        )
+
+    def of(role: str) -> tuple[Any, ...]:
+        return tuple(m.user for m in members if m.role == role)
+
+    return AccessTeamView(
+        tenant_id=tenant.pk,
+        name=team.name,
+        leads=of(AccessTeamRole.LEAD),
+        reviewers=of(AccessTeamRole.REVIEWER),
+        approvers=of(AccessTeamRole.APPROVER),
+    )
+
+
+def tenant_is_strategic(tenant: Tenant) -> bool:
+    """Strategic customers get an access team: the strategic tier, or an enterprise customer
+    with complex contracts (two or more) or restricted environments (risk)."""
+    from apps.tenants.models import Sensitivity, Tier
+
+    if tenant.tier == Tier.STRATEGIC:
+        return True
+    if tenant.tier != Tier.ENTERPRISE:
+        return False
+    with tenant_context(tenant):
+        from apps.tenants.models import Contract
+
+        if Contract.objects.count() >= 2:
+            return True
+        return Environment.objects.filter(sensitivity=Sensitivity.RESTRICTED).exists()
+
+
+def access_team_members(*, tenant: Tenant) -> list[Any]:
+    from apps.tenants.models import AccessTeamMember
+
+    with tenant_context(tenant):
+        return list(
+            AccessTeamMember.objects.select_related("user").order_by("role", "user__full_name")
+        )

@@ -166,3 +166,61 @@ def membership_remove(*, actor: Any, membership: Membership) -> None:
             before={"role": membership.role, "active": True},
             after={"active": False},
         )
+
+
+# --- access teams of strategic customers (issue 6) --------------------------------------------
+
+
+def _require_team_manager(actor: Any) -> None:
+    from apps.core.exceptions import PermissionDenied
+
+    if not (getattr(actor, "has_oversight", False) or getattr(actor, "is_superuser", False)):
+        raise PermissionDenied(_("Only security and compliance staff assign access teams."))
+
+
+@transaction.atomic
+def access_team_member_add(*, actor: Any, tenant: Tenant, user: Any, role: str) -> Any:
+    """Add a vendor employee to the tenant's access team (the team is created on first use)."""
+    from apps.tenants.models import AccessTeam, AccessTeamMember, AccessTeamRole
+    from apps.tenants.selectors import tenant_is_strategic
+
+    _require_team_manager(actor)
+    if role not in AccessTeamRole.values:
+        raise DomainError(_("Unknown team role."))
+    if not tenant_is_strategic(tenant):
+        raise DomainError(_("Access teams are for strategic customers."))
+    if getattr(user, "kind", "") != "staff" or not user.is_active:
+        raise DomainError(_("Only active vendor staff can be on an access team."))
+    with tenant_context(tenant):
+        team, _created = AccessTeam.objects.get_or_create(
+            tenant=tenant, defaults={"name": _("Access team of %(name)s") % {"name": tenant.name}}
+        )
+        member, created = AccessTeamMember.objects.get_or_create(
+            tenant=tenant, team=team, user=user, role=role
+        )
+        if created:
+            audit_event_record(
+                action="access_team.member_added",
+                actor=actor,
+                target=member,
+                after={"user": user.email, "role": role},
+            )
+    return member
+
+
+@transaction.atomic
+def access_team_member_remove(*, actor: Any, tenant: Tenant, member_id: int) -> None:
+    from apps.tenants.models import AccessTeamMember
+
+    _require_team_manager(actor)
+    with tenant_context(tenant):
+        member = AccessTeamMember.objects.select_related("user").filter(pk=member_id).first()
+        if member is None:
+            raise DomainError(_("No such team member."))
+        audit_event_record(
+            action="access_team.member_removed",
+            actor=actor,
+            target=member,
+            before={"user": member.user.email, "role": member.role},
+        )
+        member.delete()

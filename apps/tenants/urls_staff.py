@@ -6,4 +6,6 @@ app_name = "staff"
 
 urlpatterns = [
     path("", views_staff.staff_home, name="home"),
+    path("access-teams/", views_staff.access_team_list, name="access_team_list"),
+    path("tenants/<int:tenant_id>/access-team/", views_staff.access_team, name="access_team"),
 ]

@@ -18,7 +18,11 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/access/", include("apps.access.urls")),
     path("t/<slug:tenant_slug>/requests/", include("apps.requests.urls")),
     path("t/<slug:tenant_slug>/certification/", include("apps.certification.urls")),
+    path(
+        "t/<slug:tenant_slug>/analytics/", include("apps.certification.analytics.urls")
+    ),
     path("t/<slug:tenant_slug>/licenses/", include("apps.licenses.urls")),
+    path("t/<slug:tenant_slug>/reports/", include("apps.reports.urls")),
     path("t/<slug:tenant_slug>/incidents/", include("apps.incidents.urls")),
     path("t/<slug:tenant_slug>/federation/", include("apps.identity.federation.urls")),
     path("t/<slug:tenant_slug>/directory/", include("apps.identity.scim.urls")),
@@ -28,7 +32,9 @@ urlpatterns = [
     path("staff/access/", include("apps.access.urls_staff")),
     path("staff/requests/", include("apps.requests.urls_staff")),
     path("staff/certification/", include("apps.certification.urls_staff")),
+    path("staff/analytics/", include("apps.certification.analytics.urls_staff")),
     path("staff/licenses/", include("apps.licenses.urls_staff")),
+    path("staff/reports/", include("apps.reports.urls_staff")),
     path("staff/incidents/", include("apps.incidents.urls_staff")),
     path("staff/audit/", include("apps.core.urls_staff")),
     path("staff/", include("apps.integrations.urls_staff")),

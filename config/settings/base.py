@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apps.access",
     "apps.requests",
     "apps.certification",
+    "apps.certification.analytics",
     "apps.licenses",
     "apps.incidents",
     "apps.integrations",
@@ -85,6 +86,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.core.middleware.TenantMiddleware",
+    "apps.certification.analytics.hooks.AccessEventMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -368,8 +370,33 @@ REQUESTS_VENDOR_UNANSWERED_HOURS = int(os.environ.get("REQUESTS_VENDOR_UNANSWERE
 REQUESTS_BREAK_GLASS_MAX_HOURS = int(os.environ.get("REQUESTS_BREAK_GLASS_MAX_HOURS", 4))
 REQUESTS_APPROVAL_REUSE_HOURS = int(os.environ.get("REQUESTS_APPROVAL_REUSE_HOURS", 24))
 PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://localhost:8000")
+# --- Reports (docs/reports.md) -----------------------------------------------------------------
+# Worker processes laying out one large PDF in parallel (0: one per core, at most 4).
+REPORTS_PDF_WORKERS = int(os.environ.get("REPORTS_PDF_WORKERS", 0))
+CELERY_BEAT_SCHEDULE["reports-sweep"] = {
+    "task": "apps.reports.tasks.reports_sweep_task",
+    "schedule": SWEEP_INTERVAL_SECONDS,
+}
 CELERY_BEAT_SCHEDULE["requests-sweep"] = {
     "task": "apps.requests.tasks.requests_sweep_task",
+    "schedule": SWEEP_INTERVAL_SECONDS,
+}
+
+# --- Certification campaigns (docs/certification.md) --------------------------------------------
+# Reminders go out this many hours before a campaign's due date; late reviewers' open items
+# move to their fallback this many hours before it.
+CERTIFICATION_REMIND_HOURS_BEFORE = int(os.environ.get("CERTIFICATION_REMIND_HOURS_BEFORE", 72))
+CERTIFICATION_ESCALATE_HOURS_BEFORE = int(
+    os.environ.get("CERTIFICATION_ESCALATE_HOURS_BEFORE", 24)
+)
+CELERY_BEAT_SCHEDULE["certification-sweep"] = {
+    "task": "apps.certification.tasks.certification_sweep_task",
+    "schedule": SWEEP_INTERVAL_SECONDS,
+}
+# Incident response (docs/incidents.md): approved customer notifications are emailed, and the
+# owners are reminded as a disclosure deadline (e.g. GDPR 72 h) nears.
+CELERY_BEAT_SCHEDULE["incidents-notifications"] = {
+    "task": "apps.incidents.tasks.incident_notifications_task",
     "schedule": SWEEP_INTERVAL_SECONDS,
 }
 
@@ -385,7 +412,6 @@ CSRF_FAILURE_VIEW = "apps.core.errors.csrf_failure"
 # --- Identity federation (apps.identity.federation, docs/federation.md) ------------------------
 # Public base URL of SP entity ids / ACS / OIDC redirect URIs (empty: taken from the request).
 FEDERATION_BASE_URL = os.environ.get("FEDERATION_BASE_URL", "")
-FEDERATION_SP_KEY_DIR = Path(os.environ.get("FEDERATION_SP_KEY_DIR", VAR_DIR / "keys"))
 SOCIAL_AUTH_JSONFIELD_ENABLED = True
 SOCIAL_AUTH_OIDC_ID_TOKEN_MAX_AGE = 600
 CELERY_BEAT_SCHEDULE.update(
@@ -402,5 +428,22 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "federation.used_assertions_purge",
             "schedule": 3600,
         },
+    }
+)
+
+# --- Access analytics (apps.certification.analytics, docs/analytics.md) -----------------------
+# Anomaly detection runs in batches: after recording (a debounced kick) and on this beat.
+ANALYTICS_DETECT_INTERVAL_SECONDS = float(os.environ.get("ANALYTICS_DETECT_INTERVAL_SECONDS", 5))
+ANALYTICS_GEO_PROVIDER = os.environ.get(
+    "ANALYTICS_GEO_PROVIDER", "apps.licenses.geo.OfflineGeoProvider"
+)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "analytics-detect": {
+            "task": "analytics.detect",
+            "schedule": ANALYTICS_DETECT_INTERVAL_SECONDS,
+        },
+        "analytics-notify": {"task": "analytics.notify", "schedule": 30},
+        "analytics-findings": {"task": "analytics.findings", "schedule": 3600},
     }
 )

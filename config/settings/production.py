@@ -41,6 +41,8 @@ if env_bool("DEBUG", False):
     raise ImproperlyConfigured("DEBUG=true is refused by config.settings.production.")
 
 DEBUG = False
+# Federation fetches (SAML metadata, OIDC discovery/JWKS/token) are https-only in production.
+FEDERATION_ALLOW_HTTP = False
 # Behind a reverse proxy the client address (lockout, audit) comes from X-Forwarded-For; only
 # turn this on when the proxy overwrites that header.
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)

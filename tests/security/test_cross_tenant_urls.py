@@ -132,6 +132,22 @@ def _webhook_endpoint_b(world: World) -> int:
     return int(issued.endpoint.pk)
 
 
+def _rotation_mark_b(world: World) -> int:
+    """A shared credential of tenant B marked for rotation (vendor staff offboarding)."""
+    from apps.integrations.services.offboarding import shared_credentials_mark_for_rotation
+
+    def create() -> Any:
+        _webhook_endpoint_b(world)
+        shared_credentials_mark_for_rotation(
+            actor=None, leaver=world.admin_b, tenants=[world.tenant_b], reason="walker"
+        )
+        from apps.integrations.models import CredentialRotationMark
+
+        return CredentialRotationMark.objects.for_tenant(world.tenant_b).first()
+
+    return int(world.cached("rotation_mark_b", create).pk)
+
+
 # apps/access (h3-access): catalog objects of tenant B, made through the access services.
 def _access_role_b(world: World) -> int:
     from apps.access import services as access_services
@@ -363,6 +379,19 @@ def _onboarding_import_b(world: World) -> int:
     return int(imp.pk)
 
 
+def _incident_b(world: World) -> int:
+    """An incident that affects tenant B only (opened by an operator)."""
+
+    def create() -> Any:
+        from apps.incidents.services import incident_open
+
+        return incident_open(
+            actor=world.operator, title="Globex incident", severity="high", tenants=[world.tenant_b]
+        )
+
+    return world.cached("incident_b", create).pk
+
+
 def _signup_case_b(world: World) -> int:
     from apps.licenses.services.risk import SignupInput, signup_assess
 
@@ -443,8 +472,154 @@ def _fed_conflict_b(world: World) -> int:
     return world.cached("fed_conflict_b", create).pk
 
 
+def _report_job_b(world: World) -> int:
+    def create() -> Any:
+        from apps.reports.services import report_job_request
+
+        return report_job_request(actor=world.admin_b, tenant=world.tenant_b, kind="inventory")
+
+    return world.cached("report_job_b", create).pk
+
+
+def _report_schedule_b(world: World) -> int:
+    def create() -> Any:
+        from apps.reports.services import report_schedule_create
+
+        return report_schedule_create(
+            actor=world.admin_b, tenant=world.tenant_b, kind="inventory", frequency="monthly"
+        )
+
+    return world.cached("report_schedule_b", create).pk
+
+
+
+# apps/certification/analytics: an anomaly alert and a role candidate of tenant B, made through
+# the analytics services (an off-hours sign-in detected; a mining run over two people's grants).
+def _analytics_alert_b(world: World) -> int:
+    def create() -> Any:
+        from datetime import UTC, datetime
+
+        from apps.certification.analytics.models import AnomalyAlert
+        from apps.certification.analytics.services import access_event_record, anomalies_detect
+        from apps.core.tenancy import tenant_context
+
+        access_event_record(
+            tenant=world.tenant_b,
+            kind="login",
+            user=world.admin_b,
+            at=datetime(2026, 12, 6, 3, 0, tzinfo=UTC),  # a Sunday night
+        )
+        anomalies_detect()
+        with tenant_context(world.tenant_b):
+            return AnomalyAlert.objects.get(user=world.admin_b)
+
+    return int(world.cached("analytics_alert_b", create).pk)
+
+
+def _analytics_candidate_b(world: World) -> int:
+    def create() -> Any:
+        from apps.access import services as access_services
+        from apps.certification.analytics.models import RoleCandidate
+        from apps.certification.analytics.services import (
+            analytics_settings_save,
+            role_mining_run,
+        )
+        from apps.core.tenancy import tenant_context
+        from apps.tenants.models import Environment
+
+        env = Environment.objects.for_tenant(world.tenant_b).get(pk=_environment_b(world))
+        ents = [
+            access_services.entitlement_create(
+                actor=world.operator, tenant=world.tenant_b, environment=env, level=level, risk="low"
+            )
+            for level in ("read", "write")
+        ]
+        second = User.objects.create_user(email="miner@globex.test", password="x" * 20)
+        tenant_services.membership_add(
+            actor=world.operator, tenant=world.tenant_b, user=second, role=TenantRole.MEMBER
+        )
+        for person in (world.admin_b, second):
+            for ent in ents:
+                access_services.grant_create(
+                    actor=world.operator,
+                    tenant=world.tenant_b,
+                    user=person,
+                    entitlement=ent,
+                    source="manual",
+                )
+        analytics_settings_save(
+            actor=world.admin_b, tenant=world.tenant_b, values={"mining_min_support": 2}
+        )
+        run = role_mining_run(tenant=world.tenant_b, actor=world.admin_b)
+        with tenant_context(world.tenant_b):
+            return RoleCandidate.objects.filter(run=run).order_by("rank").first()
+
+    return int(world.cached("analytics_candidate_b", create).pk)
+
+
+# apps/certification: a launched campaign of tenant B over one grant of a member of B, reviewed
+# by B's admin (made through the certification services), and its review item.
+def _certification_campaign_b(world: World) -> Any:
+    def create() -> Any:
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from apps.access import services as access_services
+        from apps.certification.services import campaign_create_from_grants
+        from tests.conftest import make_user
+
+        environment = tenant_services.environment_create(
+            actor=world.operator, tenant=world.tenant_b, slug="globex-bi", name="Globex BI"
+        )
+        entitlement = access_services.entitlement_create(
+            actor=world.operator,
+            tenant=world.tenant_b,
+            environment=environment,
+            level="read",
+            risk="low",
+        )
+        holder = make_user("bo@globex.test", full_name="Bo Member")
+        tenant_services.membership_add(actor=world.operator, tenant=world.tenant_b, user=holder)
+        grant = access_services.grant_create(
+            actor=world.operator,
+            tenant=world.tenant_b,
+            user=holder,
+            entitlement=entitlement,
+            source="manual",
+            duration=timedelta(days=7),
+        )
+        return campaign_create_from_grants(
+            actor=world.admin_b,
+            tenant=world.tenant_b,
+            name="Globex review",
+            grant_ids=[grant.pk],
+            due_at=timezone.now() + timedelta(days=14),
+            origin="walker",
+            reviewer=world.admin_b,
+        )
+
+    return world.cached("certification_campaign_b", create)
+
+
+def _certification_item_b(world: World) -> int:
+    from apps.certification.models import ReviewItem
+    from apps.core.tenancy import tenant_context
+
+    campaign = _certification_campaign_b(world)
+    with tenant_context(world.tenant_b):
+        return int(ReviewItem.objects.filter(campaign=campaign).values_list("pk", flat=True)[0])
+
+
 KWARG_FACTORIES: dict[str, Callable[[World], Any]] = {
     "tenant_slug": lambda world: world.tenant_b.slug,
+    # apps/reports (portal /t/<slug>/reports/, staff console /staff/reports/): tenant B's report
+    # job and schedule; a subsidiary id is tenant B (not a descendant of A); the staff console's
+    # access-team page (apps/tenants) takes tenant B's id
+    "report_job_id": _report_job_b,
+    "report_schedule_id": _report_schedule_b,
+    "subsidiary_id": lambda world: world.tenant_b.pk,
+    "tenant_id": lambda world: world.tenant_b.pk,
     # apps/tenants, apps/identity
     "environment_id": _environment_b,
     "user_id": lambda world: world.admin_b.pk,  # a person who belongs to tenant B only
@@ -452,6 +627,7 @@ KWARG_FACTORIES: dict[str, Callable[[World], Any]] = {
     "key_id": _api_key_b,
     "client_id": _oauth_client_b,
     "endpoint_id": _webhook_endpoint_b,
+    "mark_id": _rotation_mark_b,
     # apps/access (catalog pages)
     "role_id": _access_role_b,
     "policy_rule_id": _access_policy_rule_b,
@@ -473,6 +649,14 @@ KWARG_FACTORIES: dict[str, Callable[[World], Any]] = {
     "domain_id": _fed_domain_b,
     "conflict_id": _fed_conflict_b,
     "case_id": _signup_case_b,
+    # apps/incidents (portal: /t/<slug>/incidents/<id>/; staff: /staff/incidents/<id>/)
+    "incident_id": _incident_b,
+    # apps/certification/analytics (portal /t/<slug>/analytics/, staff /staff/analytics/)
+    "alert_id": _analytics_alert_b,
+    "candidate_id": _analytics_candidate_b,
+    # apps/certification (portal /t/<slug>/certification/, staff /staff/certification/)
+    "campaign_id": lambda world: _certification_campaign_b(world).pk,
+    "review_item_id": _certification_item_b,
 }
 
 # (route prefix, kwarg) -> factory, for a kwarg name that means different things in different

@@ -2,6 +2,7 @@
 # Federation sign-in benchmark (issue 5) on a throw-away PostgreSQL cluster + Redis:
 #   bench/run_federation.sh            # 200 logins per series
 #   LOGINS=500 bench/run_federation.sh
+#   LOGINS=30 PROFILE=saml-repeat bench/run_federation.sh   # cProfile of one series
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -16,4 +17,4 @@ export FEDERATION_BASE_URL=https://custos.example.com
 cleanup() { ci_services_down; rm -rf "$CUSTOS_VAR_DIR"; }
 trap cleanup EXIT
 "$PY" manage.py migrate --noinput --skip-checks -v0 || exit 1
-"$PY" bench/federation.py --logins "$LOGINS"
+"$PY" bench/federation.py --logins "$LOGINS" ${PROFILE:+--profile "$PROFILE"}

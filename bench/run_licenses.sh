@@ -4,6 +4,7 @@
 #   bench/run_licenses.sh                 # all: load (200/s paced), storm (50 x 10,000), verify, import (50,000)
 #   RATE=200 DURATION=30 CLIENTS=24 STORM_CLIENTS=50 STORM_REQUESTS=10000 ROWS=50000 WORKERS=4 bench/run_licenses.sh
 #   bench/run_licenses.sh api             # only the HTTP phases;  bench/run_licenses.sh import
+#   (load-batch: BATCH=50 users per POST …/users/batch at BATCH_RATE=10 requests/s)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -12,11 +13,14 @@ which=${1:-all}
 RATE=${RATE:-200}; DURATION=${DURATION:-30}; CLIENTS=${CLIENTS:-24}
 STORM_CLIENTS=${STORM_CLIENTS:-50}; STORM_REQUESTS=${STORM_REQUESTS:-10000}
 ROWS=${ROWS:-50000}; WORKERS=${WORKERS:-4}; TENANTS=${TENANTS:-5}
+BATCH=${BATCH:-50}; BATCH_RATE=${BATCH_RATE:-10}
 export DJANGO_SETTINGS_MODULE=config.settings.base
 # shellcheck disable=SC1091
 source .ci/pg-up.sh
 CUSTOS_VAR_DIR=$(mktemp -d /tmp/custos-bench-var.XXXXXX)
-export CUSTOS_VAR_DIR CACHE_URL="redis://127.0.0.1:$REDIS_PORT/1" LICENSES_NOTIFY=off
+# Welcome mails are Celery tasks queued on commit (to this Redis; no worker drains them here).
+export CUSTOS_VAR_DIR CACHE_URL="redis://127.0.0.1:$REDIS_PORT/1" LICENSES_NOTIFY=${LICENSES_NOTIFY:-mail}
+export API_CALL_LOG_BUFFER_SIZE=${API_CALL_LOG_BUFFER_SIZE:-1}
 export EMAIL_BACKEND=django.core.mail.backends.dummy.EmailBackend ALLOWED_HOSTS=127.0.0.1
 STATE=$CUSTOS_VAR_DIR/state.json
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
@@ -36,16 +40,23 @@ start_server() {  # $1: per-tenant rate, $2: global rate
 rc=0
 if [ "$which" = all ] || [ "$which" = api ]; then
   "$PY" bench/licenses_onboard.py setup --tenants "$TENANTS" --state "$STATE" || exit 1
+  echo "== $(date -u +%H:%M:%S) uptime: $(uptime)"
   echo "== load: seed throttles (50/s per tenant, 250/s global), $TENANTS tenants, $WORKERS gunicorn workers"
   start_server 50 250 || exit 1
   "$PY" bench/licenses_onboard.py load --state "$STATE" --url "http://127.0.0.1:$PORT" \
     --rate "$RATE" --seconds "$DURATION" --clients "$CLIENTS" || rc=1
+  echo "== $(date -u +%H:%M:%S) uptime: $(uptime)"
+  echo "== load-batch: POST …/users/batch, $BATCH users per request, $BATCH_RATE requests/s"
+  "$PY" bench/licenses_onboard.py load --state "$STATE" --url "http://127.0.0.1:$PORT" \
+    --rate "$BATCH_RATE" --seconds "$DURATION" --clients 8 --batch "$BATCH" || rc=1
   stop_server
+  echo "== $(date -u +%H:%M:%S) uptime: $(uptime)"
   echo "== storm: throttles lifted, $STORM_CLIENTS clients x $STORM_REQUESTS requests"
   start_server 100000 100000 || exit 1
   "$PY" bench/licenses_onboard.py storm --state "$STATE" --url "http://127.0.0.1:$PORT" \
     --clients "$STORM_CLIENTS" --requests "$STORM_REQUESTS" || rc=1
   stop_server
+  echo "== $(date -u +%H:%M:%S) uptime: $(uptime)"
   "$PY" bench/licenses_onboard.py verify --state "$STATE" || rc=1
 fi
 if [ "$which" = all ] || [ "$which" = import ]; then

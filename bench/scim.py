@@ -7,6 +7,7 @@
     scim.py deactivate --state FILE --url URL          # PATCH active=false on the user with grants
     scim.py verify     --state FILE                    # users/memberships created, no duplicates
     scim.py leaver     --grants 200                    # in-process: each leaver step timed
+    scim.py profile-create --users 300                 # in-process: cProfile of SCIM creates
 
 `create` POSTs /Users over HTTP (http.client, keep-alive, one connection per client thread) as
 fast as the clients go and reports the sustained rate and latency percentiles. `deactivate`
@@ -64,23 +65,21 @@ def _grants_seed(*, tenant, actor, user, count: int) -> int:  # type: ignore[no-
     from apps.core.tenancy import tenant_context
     from apps.tenants.services import environment_create
 
-    made = 0
+    specs = []
     with tenant_context(tenant):
         for i in range(count):
             env = environment_create(actor=actor, tenant=tenant, slug=f"env-{i}", name=f"Env {i}")
             entitlement = access_services.entitlement_create(
                 actor=actor, tenant=tenant, environment=env, level="read", risk="low"
             )
-            access_services.grant_create(
-                actor=actor,
-                tenant=tenant,
-                user=user,
-                entitlement=entitlement,
-                source="manual",
-                justification="bench",
-            )
-            made += 1
-    return made
+            specs.append(access_services.GrantSpec(entitlement=entitlement, justification="bench"))
+        # One set-based create (the per-row grant_create is what setup used to wait on).
+        result = access_services.grants_create_bulk(
+            actor=actor, tenant=tenant, user=user, specs=specs, source="manual"
+        )
+    if result.refused:
+        print(f"refused grants: {result.refused[:3]}", file=sys.stderr)
+    return len(result.created)
 
 
 def setup(args: argparse.Namespace) -> None:
@@ -332,6 +331,81 @@ def leaver_steps(args: argparse.Namespace) -> int:
     return 0 if confirmation.grants_revoked == grants else 1
 
 
+def profile_create(args: argparse.Namespace) -> int:
+    """In-process (Django test client, full middleware): N SCIM creates under cProfile with a
+    CPU-time clock, CPU per request and SQL per request — where the server's time goes."""
+    import cProfile
+    import pstats
+
+    django_setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.identity.models import User
+    from apps.identity.scim import services as scim_services
+    from apps.tenants import services as tenant_services
+    from apps.tenants.models import TenantRole
+
+    slug = f"scimprof{uuid.uuid4().hex[:6]}"
+    operator = User.objects.create_superuser(email=f"op-{slug}@bench.test")
+    tenant = tenant_services.tenant_create(actor=operator, slug=slug, name="SCIM profile")
+    admin = User.objects.create_user(email=f"admin@{slug}.test")
+    tenant_services.membership_add(
+        actor=operator, tenant=tenant, user=admin, role=TenantRole.CUSTOMER_ADMIN
+    )
+    scim_services.scim_settings_update(
+        actor=admin,
+        tenant=tenant,
+        sync_interval_minutes=40,
+        staleness_days=30,
+        rate_limit_per_minute=10**6,
+        rate_limit_burst=10**5,
+    )
+    issued = scim_services.scim_token_create(actor=admin, tenant=tenant, name="profile")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+    path = f"/scim/v2/{slug}/Users"
+
+    def body(i: int) -> str:
+        return json.dumps(
+            {
+                "schemas": [USER_SCHEMA, ENTERPRISE],
+                "userName": f"p{i:05d}@{slug}.test",
+                "externalId": f"ext-{i:05d}",
+                "name": {"givenName": "User", "familyName": f"{i:05d}"},
+                "displayName": f"User {i:05d}",
+                "emails": [{"value": f"p{i:05d}@{slug}.test", "type": "work", "primary": True}],
+                "active": True,
+                ENTERPRISE: {"department": f"Dept {i % 20}"},
+            }
+        )
+
+    assert client.post(path, body(99999), content_type="application/scim+json").status_code == 201
+    with CaptureQueriesContext(connection) as queries:
+        client.post(path, body(99998), content_type="application/scim+json")
+    profiler = cProfile.Profile(time.process_time)
+    cpu: list[float] = []
+    wall: list[float] = []
+    for i in range(args.users):
+        payload = body(i)
+        c0, t0 = time.process_time(), time.perf_counter()
+        profiler.enable()
+        response = client.post(path, payload, content_type="application/scim+json")
+        profiler.disable()
+        cpu.append((time.process_time() - c0) * 1000)
+        wall.append((time.perf_counter() - t0) * 1000)
+        assert response.status_code == 201, response.content[:200]
+    print(
+        f"profile-create: {args.users} creates in-process; CPU p50 {pct(cpu, 50):.1f} ms, "
+        f"wall p50 {pct(wall, 50):.1f} ms; {len(queries)} SQL statements per create"
+    )
+    for q in queries.captured_queries:
+        print("   ", q["sql"][:150])
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(40)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -350,6 +424,8 @@ def main() -> int:
     p.add_argument("--max-ms", type=float, default=200.0)
     p = sub.add_parser("leaver")
     p.add_argument("--grants", type=int, default=200)
+    p = sub.add_parser("profile-create")
+    p.add_argument("--users", type=int, default=300)
     p = sub.add_parser("verify")
     p.add_argument("--state", required=True)
     args = parser.parse_args()
@@ -361,6 +437,7 @@ def main() -> int:
         "deactivate": deactivate,
         "verify": verify,
         "leaver": leaver_steps,
+        "profile-create": profile_create,
     }
     return commands[args.cmd](args)
 

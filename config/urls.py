@@ -18,9 +18,7 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/access/", include("apps.access.urls")),
     path("t/<slug:tenant_slug>/requests/", include("apps.requests.urls")),
     path("t/<slug:tenant_slug>/certification/", include("apps.certification.urls")),
-    path(
-        "t/<slug:tenant_slug>/analytics/", include("apps.certification.analytics.urls")
-    ),
+    path("t/<slug:tenant_slug>/analytics/", include("apps.certification.analytics.urls")),
     path("t/<slug:tenant_slug>/licenses/", include("apps.licenses.urls")),
     path("t/<slug:tenant_slug>/reports/", include("apps.reports.urls")),
     path("t/<slug:tenant_slug>/incidents/", include("apps.incidents.urls")),

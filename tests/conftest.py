@@ -130,6 +130,17 @@ def in_tenant() -> Callable[[Tenant], Any]:
 
 
 @pytest.fixture(autouse=True)
+def _engine_cache_reset() -> Iterator[None]:
+    """The policy engine's per-process compiled state never leaks from one test into the next
+    (database ids are reused after a rollback)."""
+    from apps.access import engine
+
+    engine.cache_invalidate()
+    yield
+    engine.cache_invalidate()
+
+
+@pytest.fixture(autouse=True)
 def _isolated_var_dirs(tmp_path: Any, settings: Any) -> Iterator[None]:
     """Key material and exports of each test live in its own tmp_path, never in the repo's var/
     (config/settings/test.py moves the rest of VAR_DIR to a throw-away folder)."""

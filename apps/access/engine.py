@@ -741,6 +741,62 @@ def rbac_allows(subject: Any, action: str, environment: Any, *, at: datetime | N
     return any(action in p[0] and p[1] <= now < p[2] for p in paths or ())
 
 
+def abac_check(
+    subject: Any, action: str, environment: Any, context: Context | None = None
+) -> Decision:
+    """The ABAC part of `decide` alone, as if a grant existed: would the tenant's rules (and an
+    isolated tenant's lock-out of vendor staff) let `subject` do `action` on `environment`?
+    For eligibility before a grant exists (access requests). Denials are reasons of kind
+    "abac" (rules) or "default" (tenant status); waived and flag-mode rules are reported on an
+    allow. An environment the engine does not know has no rules to check: allowed."""
+    tenant_id, env_id = _env_ids(environment)
+    state = _STATE.get(tenant_id)
+    if state is None or state.dirty or not _fresh_enough(state):
+        state = _state(tenant_id)
+    env = state.envs.get(env_id)
+    if env is None:
+        return Decision(True, ())
+    kind, sid, facts = _subject_key(subject)
+    if state.status == "isolated" and facts is not None and facts.is_vendor_staff:
+        return Decision(
+            False,
+            (Reason("default", "tenant_status", _R_ISOLATED, {"tenant": state.tenant.name}),),
+        )
+    rules = state.applicable.get((env_id, action))
+    if rules is None:
+        rules = state.applicable[(env_id, action)] = _applicable(state, env, action)
+    if not rules:
+        return Decision(True, ())
+    ctx: Any = context if context is not None else Context()
+    if ctx.now is None:
+        ctx = dc_replace(ctx, now=datetime.now(UTC))
+    now = ctx.now.timestamp()
+    uid = sid if kind == "user" else None
+    if kind == "user":
+        if sid in state.attestations:
+            ctx = _with_attestations(ctx, state, sid, now)
+    else:
+        facts = _NonPersonFacts(kind)
+    denied: list[Reason] = []
+    reasons: list[Reason] = []
+    for rule in rules:
+        if not rule.fires(state.tenant, env, action, facts, ctx):
+            continue
+        params = {"name": rule.name, "ref": rule.ref}
+        if _waived(state, rule, uid, env_id, now):
+            reasons.append(Reason("abac", rule.ref, _R_WAIVED, params))
+        elif rule.effect == "deny":
+            if rule.message:
+                denied.append(Reason("abac", rule.ref, rule.message, raw=True))
+            else:
+                denied.append(Reason("abac", rule.ref, _R_RULE, params))
+        else:
+            reasons.append(Reason("abac", rule.ref, _R_RULE_FLAG, params))
+    if denied:
+        return Decision(False, tuple(denied))
+    return Decision(True, tuple(reasons))
+
+
 def sod_check(*, user: Any, tenant: Any, entitlement: Any = None, role: Any = None) -> list[Any]:
     """SoD rules that giving `user` the entitlement or role would complete (each with `mode`
     and `message`); reads the database, not the cache (used before a request is filed)."""

@@ -19,6 +19,16 @@ from apps.identity.forms import ReasonForm
 from apps.identity.models import LoginThrottle, User
 
 
+def _disable(*, actor: Any, user: User, reason: str) -> Any:
+    """Vendor staff are offboarded (grants in every tenant, keys, OAuth clients, sessions, and
+    the shared credentials they could have seen marked for rotation); others are disabled."""
+    if user.is_vendor_staff:
+        from apps.lifecycle.leaver import staff_offboard
+
+        return staff_offboard(actor=actor, user=user, reason=reason)
+    return services.user_disable(actor=actor, user=user, reason=reason)
+
+
 @admin.register(User)
 class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
     ordering = ("email",)
@@ -99,9 +109,7 @@ class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
             queryset,
             action="disable_users",
             title=_("Disable accounts"),
-            apply=lambda user, reason: services.user_disable(
-                actor=request.user, user=user, reason=reason
-            ),
+            apply=lambda user, reason: _disable(actor=request.user, user=user, reason=reason),
             done=_("%(count)d account(s) disabled; their sessions have ended."),
         )
 

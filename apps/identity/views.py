@@ -220,6 +220,12 @@ def logout(request: HttpRequest) -> HttpResponse:
         return render(request, "identity/logout.html")
     if request.user.is_authenticated:
         services.logout_record(user=User.objects.get(pk=request.user.pk))
+        # Signed in through a SAML IdP with single logout: end the session here and at the IdP.
+        from apps.identity.federation.views_public import saml_logout_redirect
+
+        slo = saml_logout_redirect(request)
+        if slo is not None:
+            return slo
     auth_logout(request)
     messages.success(request, _("You have been signed out."))
     return redirect(settings.LOGOUT_REDIRECT_URL)

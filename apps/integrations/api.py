@@ -98,7 +98,60 @@ class CustosApi(NinjaAPI):
                             }
                         }
                     responses[code] = response
+        self._mark_deprecated(schema)
         return schema
+
+    def _view_funcs(self) -> dict[str, Any]:
+        """operationId -> view function, over every router (to find `@deprecated` ones)."""
+        found: dict[str, Any] = {}
+        pending = [router for _prefix, router, *_rest in getattr(self, "_routers", [])]
+        while pending:
+            router = pending.pop()
+            pending.extend(r for _p, r, *_x in getattr(router, "_routers", []))
+            for path_view in getattr(router, "path_operations", {}).values():
+                for operation in path_view.operations:
+                    found[self.get_openapi_operation_id(operation)] = operation.view_func
+        return found
+
+    def _mark_deprecated(self, schema: Any) -> None:
+        """Deprecated operations (decorator or settings.API_DEPRECATIONS) say so in the
+        document, with the Deprecation / Sunset / Link headers their answers carry."""
+        import re
+
+        from apps.integrations.conf import conf
+
+        configured = {
+            (
+                key.split(" ", 1)[0].lower(),
+                "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", key.split(" ", 1)[1]),
+            )
+            for key in conf("API_DEPRECATIONS")
+            if " " in key
+        }
+        views = self._view_funcs()
+        headers = {
+            "Deprecation": {
+                "description": "RFC 9745: `@<unix time>` since when",
+                "schema": {"type": "string"},
+            },
+            "Sunset": {
+                "description": "RFC 8594: the HTTP-date it stops working",
+                "schema": {"type": "string"},
+            },
+            "Link": {
+                "description": "Migration guide (rel=deprecation / sunset)",
+                "schema": {"type": "string"},
+            },
+        }
+        for path, path_item in schema.get("paths", {}).items():
+            for method, operation in path_item.items():
+                view = views.get(operation.get("operationId", ""))
+                if (method, path) not in configured and not hasattr(view, "custos_deprecation"):
+                    continue
+                operation["deprecated"] = True
+                for code, response in operation.get("responses", {}).items():
+                    if 200 <= int(code) < 300:
+                        response.setdefault("headers", {}).update(headers)
 
 
 api = CustosApi(

@@ -7,7 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Q
 from django.http import HttpRequest
+from django.utils import timezone
 from ninja import Query, Router, Schema
 from pydantic import Field
 
@@ -15,9 +17,10 @@ from apps.core.models import AuditEvent
 from apps.core.tenancy import tenant_context
 from apps.integrations.auth import api_tenant
 from apps.integrations.models import WebhookEndpoint
-from apps.integrations.scopes import AUDIT_READ, WEBHOOKS_MANAGE
+from apps.integrations.scopes import AUDIT_READ, GRANTS_READ, USERS_READ, WEBHOOKS_MANAGE
+from apps.tenants.models import Membership
 
-router = Router(tags=["audit", "webhooks"])
+router = Router(tags=["audit", "webhooks", "users", "grants"])
 
 
 class AuditEventOut(Schema):
@@ -106,3 +109,125 @@ def webhook_endpoints(request: HttpRequest, tenant_slug: str) -> list[WebhookEnd
     tenant = api_tenant(request, tenant_slug, scope=WEBHOOKS_MANAGE)
     with tenant_context(tenant):
         return list(WebhookEndpoint.objects.order_by("pk"))
+
+
+# --- users and grants (read) -----------------------------------------------------------------
+class PageQuery(Schema):
+    after_id: int | None = Field(
+        None, ge=0, le=2**63 - 1, description="Items after this id (keyset paging)"
+    )
+    limit: int = Field(100, ge=1, le=500)
+
+
+class MemberOut(Schema):
+    id: int
+    user_id: int
+    email: str
+    name: str
+    role: str
+    is_active: bool
+
+
+class MemberPageOut(Schema):
+    items: list[MemberOut]
+    next_after_id: int | None
+
+
+@router.get(
+    "/tenants/{tenant_slug}/members",
+    response=MemberPageOut,
+    summary="The tenant's users and their roles, by membership id (scope users:read)",
+    tags=["users"],
+)
+def members(request: HttpRequest, tenant_slug: str, page: Query[PageQuery]) -> dict[str, Any]:
+    tenant = api_tenant(request, tenant_slug, scope=USERS_READ)
+    with tenant_context(tenant):
+        qs = Membership.objects.order_by("pk").values_list(
+            "pk", "user_id", "user__email", "user__full_name", "role", "is_active"
+        )
+        if page.after_id is not None:
+            qs = qs.filter(pk__gt=page.after_id)
+        rows = list(qs[: page.limit + 1])
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return {
+        "items": [
+            {
+                "id": r[0],
+                "user_id": r[1],
+                "email": r[2],
+                "name": r[3],
+                "role": r[4],
+                "is_active": r[5],
+            }
+            for r in rows
+        ],
+        "next_after_id": rows[-1][0] if more and rows else None,
+    }
+
+
+class GrantOut(Schema):
+    id: int
+    subject_kind: str
+    subject_id: int
+    subject: str
+    target_kind: str
+    target: str
+    source: str
+    state: str
+    starts_at: datetime
+    expires_at: datetime | None
+    ticket_ref: str
+
+
+class GrantPageOut(Schema):
+    items: list[GrantOut]
+    next_after_id: int | None
+
+
+class GrantQuery(PageQuery):
+    include_ended: bool = Field(False, description="Also revoked and expired grants")
+
+
+@router.get(
+    "/tenants/{tenant_slug}/grants",
+    response=GrantPageOut,
+    summary="Who holds what in the tenant, until when, by grant id (scope grants:read)",
+    tags=["grants"],
+)
+def grants(request: HttpRequest, tenant_slug: str, page: Query[GrantQuery]) -> dict[str, Any]:
+    from apps.access.models import Grant
+
+    tenant = api_tenant(request, tenant_slug, scope=GRANTS_READ)
+    with tenant_context(tenant):
+        qs = Grant.objects.select_related(
+            "user", "service_account", "api_key", "entitlement", "role"
+        ).order_by("pk")
+        if not page.include_ended:
+            qs = qs.filter(revoked_at__isnull=True).filter(
+                Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+            )
+        if page.after_id is not None:
+            qs = qs.filter(pk__gt=page.after_id)
+        rows = list(qs[: page.limit + 1])
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    items = []
+    for g in rows:
+        subject = g.user or g.service_account or g.api_key
+        items.append(
+            {
+                "id": g.pk,
+                "subject_kind": g.subject_kind,
+                "subject_id": getattr(subject, "pk", 0) or 0,
+                "subject": getattr(subject, "email", "") or str(subject or ""),
+                "target_kind": "entitlement" if g.entitlement_id else "role",
+                "target": g.target_label,
+                "source": g.source,
+                "state": g.state,
+                "starts_at": g.starts_at,
+                "expires_at": g.expires_at,
+                "ticket_ref": g.ticket_ref,
+            }
+        )
+    return {"items": items, "next_after_id": rows[-1].pk if more and rows else None}

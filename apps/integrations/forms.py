@@ -96,3 +96,14 @@ class WebhookForm(forms.Form):
         ],
         widget=forms.CheckboxSelectMultiple,
     )
+
+
+class OffboardForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=300,
+        help_text=_("Recorded in the audit log, e.g. the HR ticket of the departure."),
+    )
+    confirm = forms.BooleanField(
+        label=_("I understand this disables the account and revokes everything it holds."),
+    )

@@ -396,3 +396,47 @@ class WebhookDelivery(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.event_type} → {self.endpoint_id} ({self.status})"
+
+
+class SharedCredentialKind(models.TextChoices):
+    WEBHOOK_SECRET = "webhook_secret", _("Webhook signing secret")
+    SCIM_TOKEN = "scim_token", _("SCIM token")
+    IDP_CLIENT_SECRET = "idp_client_secret", _("Identity provider client secret")
+    IDP_SP_KEY = "idp_sp_key", _("SAML service provider key")
+
+
+class CredentialRotationMark(TenantOwnedModel):
+    """A credential shared with the tenant's side (the tenant's systems hold it too) that a
+    person who has left could have seen: it must be rotated. Raised when vendor staff are
+    offboarded; the tenant's admins are told; resolved when the credential is rotated (webhook
+    secrets: automatically) or an admin confirms it was."""
+
+    kind = models.CharField(_("credential"), max_length=30, choices=SharedCredentialKind)
+    object_id = models.BigIntegerField()
+    label = models.CharField(_("which"), max_length=200)
+    reason = models.CharField(_("reason"), max_length=300)
+    leaver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    leaver_label = models.CharField(_("who left"), max_length=200)
+    marked_at = models.DateTimeField(_("marked"), default=timezone.now)
+    notify_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(_("rotated"), null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("credential to rotate")
+        verbose_name_plural = _("credentials to rotate")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "kind", "object_id"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="rotation_mark_open_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.label}"

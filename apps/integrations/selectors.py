@@ -15,6 +15,7 @@ from apps.integrations.models import (
     ApiCallRecord,
     ApiDeprecatedCall,
     ApiKey,
+    CredentialRotationMark,
     CredentialState,
     OAuthClient,
     SecurityAlert,
@@ -111,3 +112,30 @@ def deprecated_calls_report() -> list[ApiDeprecatedCall]:
 def security_alerts_all(*, limit: int = 100) -> list[SecurityAlert]:
     with unscoped(reason="staff page: security alerts of every tenant and the platform"):
         return list(SecurityAlert.objects.select_related("tenant").order_by("-raised_at")[:limit])
+
+
+def rotation_mark_get(*, tenant: Any, pk: int) -> CredentialRotationMark:
+    mark = (
+        CredentialRotationMark.objects.for_tenant(tenant)
+        .select_related("tenant")
+        .filter(pk=pk, resolved_at__isnull=True)
+        .first()
+    )
+    if mark is None:
+        raise Http404
+    return mark
+
+
+def rotation_mark_list_open(*, tenant: Any) -> list[CredentialRotationMark]:
+    return list(
+        CredentialRotationMark.objects.for_tenant(tenant)
+        .filter(resolved_at__isnull=True)
+        .order_by("marked_at", "pk")
+    )
+
+
+def vendor_staff_list(*, active: bool = True) -> list[Any]:
+    """Vendor staff accounts for the offboarding page (no tenant: staff are platform people)."""
+    from apps.identity.models import User, UserKind
+
+    return list(User.objects.filter(kind=UserKind.STAFF, is_active=active).order_by("email"))

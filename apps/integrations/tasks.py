@@ -23,10 +23,12 @@ def api_keys_sweep_task() -> dict[str, int]:
 def integration_notices_sweep_task() -> dict[str, int]:
     from apps.integrations.services.alerts import security_alerts_notify_due
     from apps.integrations.services.housekeeping import deprecated_calls_notify_due
+    from apps.integrations.services.offboarding import rotation_marks_notify_due
 
     return {
         "alerts": security_alerts_notify_due(),
         "deprecations": deprecated_calls_notify_due(),
+        "rotations": rotation_marks_notify_due(),
     }
 
 

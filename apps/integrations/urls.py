@@ -26,4 +26,9 @@ urlpatterns = [
     ),
     path("webhooks/<int:endpoint_id>/toggle/", views.webhook_toggle, name="webhook_toggle"),
     path("webhooks/<int:endpoint_id>/test/", views.webhook_test, name="webhook_test"),
+    path(
+        "rotations/<int:mark_id>/confirm/",
+        views.rotation_mark_confirm,
+        name="rotation_mark_confirm",
+    ),
 ]

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
@@ -63,6 +63,7 @@ def integrations_home(request: HttpRequest, tenant_slug: str) -> HttpResponse:
             "usage": selectors.api_usage_by_credential(tenant=tenant),
             "alerts": selectors.security_alert_list(tenant=tenant),
             "deprecated": list(selectors.deprecated_call_list(tenant=tenant)[:50]),
+            "rotations": selectors.rotation_mark_list_open(tenant=tenant),
             "token_url": token_endpoint_url(request),
         },
     )
@@ -286,3 +287,19 @@ def webhook_test(request: HttpRequest, tenant_slug: str, endpoint_id: int) -> Ht
     )
     messages.success(request, _("A test event is queued; it is sent within seconds."))
     return _webhooks_page(request)
+
+
+# --- shared credentials to rotate after someone left --------------------------------------------
+@require_POST
+@tenant_admin_required
+def rotation_mark_confirm(request: HttpRequest, tenant_slug: str, mark_id: int) -> HttpResponse:
+    from apps.integrations.services.offboarding import rotation_mark_confirm as confirm
+
+    mark = selectors.rotation_mark_get(tenant=request.tenant, pk=mark_id)  # type: ignore[attr-defined]
+    try:
+        confirm(actor=request.user, mark=mark)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Recorded: the credential has been rotated."))
+    return redirect("integrations:home", tenant_slug=tenant_slug)

@@ -5,10 +5,15 @@ header the same key and body return the first response again (`Idempotent-Replay
 the same key with another body answers 422 `idempotency_key_reused`, and while the first
 request still runs 409 `idempotency_in_flight`. Over the tenant's (or the global) provisioning
 rate the request is queued: 202 with the job id to poll.
+
+`POST /tenants/{t}/users/batch` onboards up to 200 people in one request (each all or nothing,
+every item answering for itself), with the same Idempotency-Key rules for the whole batch; over
+the rate it answers 429 with Retry-After (a batch takes one token, like an import batch).
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
@@ -29,7 +34,13 @@ from apps.licenses.services.idempotency import (
     request_hash,
 )
 from apps.licenses.services.risk import SignupInput
-from apps.lifecycle.joiner import JoinerRequest, joiner_submit, signup_submit
+from apps.lifecycle.joiner import (
+    JoinerRequest,
+    Throttled,
+    joiner_batch_run,
+    joiner_submit,
+    signup_submit,
+)
 
 router = Router(tags=["onboarding"])
 
@@ -129,6 +140,70 @@ def user_onboard(request: HttpRequest, tenant_slug: str, payload: UserIn) -> Any
             raise
     status, body = submitted.as_response()
     return Status(status, body)
+
+
+class UsersBatchIn(Schema):
+    users: list[UserIn] = Field(..., min_length=1, max_length=200)
+
+
+class BatchErrorOut(Schema):
+    code: str
+    message: str
+
+
+class BatchItemOut(Schema):
+    index: int = Field(..., description="Position of the person in the request")
+    status: int = Field(..., description="201 onboarded, 409 conflict, 422 refused")
+    id: int | None
+    email: str
+    seats: list[str] = Field(..., description="Products a seat was allocated for")
+    error: BatchErrorOut | None
+
+
+class BatchOut(Schema):
+    created: int
+    failed: int
+    items: list[BatchItemOut]
+
+
+@router.post(
+    "/tenants/{tenant_slug}/users/batch",
+    response={200: BatchOut},
+    summary="Onboard up to 200 users in one request, each all or nothing (scope users:write)",
+)
+def users_onboard_batch(request: HttpRequest, tenant_slug: str, payload: UsersBatchIn) -> Any:
+    tenant = api_tenant(request, tenant_slug, scope=USERS_WRITE)
+    actor = request.auth  # type: ignore[attr-defined]
+    key = request.headers.get("Idempotency-Key", "")
+    data = payload.dict()
+    with tenant_context(tenant):
+        record = None
+        if key:
+            begun = idempotency_begin(
+                tenant=tenant, scope="users.batch", key=key, digest=request_hash(data)
+            )
+            if begun.replay:
+                return _replay(begun.record.response_status or 200, begun.record.response_body)
+            record = begun.record
+        try:
+            result = joiner_batch_run(
+                actor=actor,
+                tenant=tenant,
+                payloads=data["users"],
+                source=SeatSource.API,
+                idempotency_record=record,
+            )
+        except Throttled as exc:
+            if record is not None:
+                idempotency_abandon(record=record)
+            response = JsonResponse(_error_body(exc), status=429)
+            response["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+            return response
+        except BaseException:
+            if record is not None:
+                idempotency_abandon(record=record)
+            raise
+    return Status(200, result.as_response())
 
 
 class JobOut(Schema):

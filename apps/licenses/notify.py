@@ -72,3 +72,43 @@ def welcome_notify(*, tenant: Any, user: Any, products: list[str]) -> None:
         template="welcome",
         context={"tenant": tenant, "user": user, "products": products},
     )
+
+
+def welcome_queue(*, tenant: Any, welcomes: list[tuple[int, list[str]]]) -> None:
+    """Queue welcome mails (user id, product names) for when the current transaction commits:
+    the request never renders or sends mail itself. Nothing is queued when mails are off; a
+    broker that cannot take the message loses only the mail (logged), never the onboarding."""
+    if not welcomes or conf("LICENSES_NOTIFY") == "off":
+        return
+    from django.db import transaction
+
+    tenant_id = tenant.pk
+    payload = [[user_id, list(products)] for user_id, products in welcomes]
+
+    def send() -> None:
+        from apps.licenses.tasks import welcome_notify_task
+
+        try:
+            welcome_notify_task.delay(tenant_id, payload)
+        except Exception:
+            logger.warning("could not queue %d welcome mail(s)", len(payload))
+
+    transaction.on_commit(send)
+
+
+def welcome_send_many(*, tenant_id: int, welcomes: list[list[Any]]) -> int:
+    """The queued side of `welcome_queue` (the Celery task calls this)."""
+    from apps.identity.models import User
+    from apps.tenants.models import Tenant
+
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return 0
+    users = User.objects.in_bulk([int(user_id) for user_id, _products in welcomes])
+    sent = 0
+    for user_id, products in welcomes:
+        user = users.get(int(user_id))
+        if user is not None and user.is_active:
+            welcome_notify(tenant=tenant, user=user, products=list(products))
+            sent += 1
+    return sent

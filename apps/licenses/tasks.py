@@ -16,6 +16,14 @@ def provisioning_drain_task() -> dict[str, int]:
     return joiner_queue_drain()
 
 
+@shared_task(name="apps.licenses.tasks.welcome_notify_task")
+def welcome_notify_task(tenant_id: int, welcomes: list[list[Any]]) -> int:
+    """Welcome mails of people onboarded (queued on commit by the joiner and imports)."""
+    from apps.licenses.notify import welcome_send_many
+
+    return welcome_send_many(tenant_id=tenant_id, welcomes=welcomes)
+
+
 @shared_task(name="apps.licenses.tasks.import_run_task")
 def import_run_task(tenant_id: int, import_id: int) -> dict[str, int] | None:
     from apps.lifecycle.joiner import joiner_import_run

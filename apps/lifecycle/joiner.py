@@ -21,12 +21,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import partial
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -37,6 +36,7 @@ from apps.core.tenancy import tenant_context
 from apps.identity.models import User, UserKind
 from apps.licenses.conf import conf
 from apps.licenses.disposable import is_disposable
+from apps.licenses.fastsql import insert_ignoring_conflict
 from apps.licenses.models import (
     IdempotencyRecord,
     JobStatus,
@@ -47,13 +47,14 @@ from apps.licenses.models import (
     SignupDecision,
     WaitingListEntry,
 )
-from apps.licenses.notify import welcome_notify
+from apps.licenses.notify import welcome_queue
 from apps.licenses.services import imports as import_services
 from apps.licenses.services import provisioning as queue_services
 from apps.licenses.services import risk as risk_services
 from apps.licenses.services.idempotency import idempotency_complete
 from apps.licenses.services.seats import (
     PoolExhausted,
+    pool_claim,
     pool_for,
     require_manager,
     seat_allocate,
@@ -206,6 +207,23 @@ def _templates_apply(
 
 
 def _user_for(*, tenant: Tenant, request: JoinerRequest) -> tuple[Any, bool]:
+    """The account to onboard: a new one (created here), or an existing customer account that
+    is not a member of this tenant yet."""
+    new = User(
+        email=request.email,  # lower-cased by joiner_clean, as User.save() would
+        full_name=request.full_name,
+        country=request.country,
+        language=request.language if request.language in ("en", "de", "fr") else "",
+        time_zone=tenant.time_zone,
+    )
+    # No password: they set one through "forgot password" (welcome mail) or sign in through
+    # their IdP. (An unusable password costs nothing; hashing one would cost ~100 ms.)
+    new.set_unusable_password()
+    # The usual case, a new person, in one statement (PostgreSQL): INSERT … ON CONFLICT DO
+    # NOTHING RETURNING id. A conflict (the email exists, or a concurrent request inserted it
+    # and committed) writes nothing and continues below with the existing account.
+    if connection.vendor == "postgresql" and insert_ignoring_conflict(new):
+        return new, True
     # Emails are stored lower-cased (User.save) and `request.email` is too: an exact match
     # uses the unique index (iexact would scan the table).
     user = User.objects.filter(email=request.email).first()
@@ -222,16 +240,8 @@ def _user_for(*, tenant: Tenant, request: JoinerRequest) -> tuple[Any, bool]:
                 code="already_member",
             )
         return user, False
-    user = User(
-        email=request.email,
-        full_name=request.full_name,
-        country=request.country,
-        language=request.language if request.language in ("en", "de", "fr") else "",
-        time_zone=tenant.time_zone,
-    )
-    user.set_unusable_password()  # they set one through "forgot password" (welcome mail)
-    user.save()
-    return user, True
+    new.save()
+    return new, True
 
 
 def _apply(
@@ -264,13 +274,41 @@ def _apply(
             department=request.department[:100],
             title=request.title[:100],
         )
-    grants = _templates_apply(
-        actor=actor, tenant=tenant, user=user, attributes=request.template_attributes()
+    attributes = request.template_attributes()
+    roles_for = _template_roles_lookup()
+    # Most tenants have no template for most people: one SELECT tells, instead of the access
+    # app's savepoint + SELECT + release.
+    grants = (
+        _templates_apply(actor=actor, tenant=tenant, user=user, attributes=attributes)
+        if roles_for is None or roles_for(tenant=tenant, attributes=attributes)
+        else []
     )
     seats: list[Seat] = []
     waiting: list[WaitingListEntry] = []
     # Pools last: the pool row's lock is then held only for the end of the transaction.
     for key in request.products:
+        if created and request.when_full != "wait":
+            # Hot path: pool choice and seat claim in one statement (PostgreSQL); None sends
+            # us down the careful path below, which explains a refusal precisely.
+            claimed = pool_claim(tenant=tenant, product_key=key, location=request.location)
+            if claimed is not None:
+                seats.append(
+                    seat_allocate(
+                        actor=actor,
+                        tenant=tenant,
+                        user=user,
+                        pool=claimed,
+                        source=source,
+                        idempotency_key=f"{idempotency_key}:{key}" if idempotency_key else "",
+                        role=request.role,
+                        check_permission=False,
+                        new_user=True,
+                        audit=False,
+                        savepoint=False,
+                        claimed=True,
+                    )
+                )
+                continue
         pool = pool_for(tenant=tenant, product_key=key, location=request.location)
         try:
             seats.append(
@@ -323,8 +361,7 @@ def _apply(
         waiting=waiting,
     )
     if created and notify:
-        products = [s.pool.product.name for s in seats]
-        transaction.on_commit(lambda: welcome_notify(tenant=tenant, user=user, products=products))
+        welcome_queue(tenant=tenant, welcomes=[(user.pk, [s.pool.product.name for s in seats])])
     return result
 
 
@@ -577,7 +614,7 @@ def _row_created(spec: Any, user: Any, products: list[str]) -> dict[str, Any]:
 
 
 def _import_rows_one_by_one(
-    *, actor: Any, tenant: Tenant, batch: list[Any]
+    *, actor: Any, tenant: Tenant, batch: list[Any], source: str = SeatSource.IMPORT
 ) -> list[dict[str, Any]]:
     """The careful path: the joiner per row, each in a savepoint (all or nothing per person)."""
     results: list[dict[str, Any]] = []
@@ -586,9 +623,7 @@ def _import_rows_one_by_one(
         try:
             request = joiner_clean(tenant=tenant, request=request)
             with transaction.atomic():
-                result = _apply(
-                    actor=actor, tenant=tenant, request=request, source=SeatSource.IMPORT
-                )
+                result = _apply(actor=actor, tenant=tenant, request=request, source=source)
         except DomainError as exc:
             results.append(_row_failed(spec, exc.code, exc.message))
             continue
@@ -606,7 +641,7 @@ def _import_rows_one_by_one(
 
 
 def _import_batch_bulk(
-    *, actor: Any, tenant: Tenant, batch: list[Any]
+    *, actor: Any, tenant: Tenant, batch: list[Any], source: str = SeatSource.IMPORT
 ) -> list[dict[str, Any]] | None:
     """The fast path for a batch of new people (the usual import): the pools involved are
     locked once, seats are counted out in row order (a row gets all its seats or none: a full
@@ -705,7 +740,7 @@ def _import_batch_bulk(
                 pool=pool,
                 product_id=pool.product_id,
                 user=user,
-                source=SeatSource.IMPORT,
+                source=source,
                 allocated_at=now,
                 allocated_by=actor if getattr(actor, "_meta", None) else None,
             )
@@ -716,6 +751,7 @@ def _import_batch_bulk(
     seats_of: dict[int, list[Seat]] = {}
     for seat in seats:
         seats_of.setdefault(seat.user.pk, []).append(seat)
+    welcomes: list[tuple[int, list[str]]] = []
     roles_cache: dict[tuple[tuple[str, str], ...], bool] = {}
     roles_for = _template_roles_lookup()
     for user, (spec, request, _pools) in zip(users, accepted, strict=True):
@@ -743,17 +779,11 @@ def _import_batch_bulk(
                 ],
                 "grants": len(grants),
             },
-            details={"source": SeatSource.IMPORT, "created_user": True, "bulk": True},
+            details={"source": source, "created_user": True, "bulk": True},
         )
         results.append(_row_created(spec, user, [s.pool.product.key for s in mine]))
-        transaction.on_commit(
-            partial(
-                welcome_notify,
-                tenant=tenant,
-                user=user,
-                products=[s.pool.product.name for s in mine],
-            )
-        )
+        welcomes.append((user.pk, [s.pool.product.name for s in mine]))
+    welcome_queue(tenant=tenant, welcomes=welcomes)
     for pool in locked.values():
         pool_alerts_refresh(pool)
     return results
@@ -765,6 +795,121 @@ def _template_roles_lookup() -> Callable[..., Any] | None:
     except ImportError:
         return None
     return getattr(access_services, "template_roles_for", None)
+
+
+# --- batches through the API -------------------------------------------------------------------
+
+BATCH_MAX = 200
+_CONFLICT_CODES = frozenset({"pool_exhausted", "already_member", "user_unavailable"})
+
+
+@dataclass
+class _BatchSpec:
+    row: int
+    email: str
+    payload: dict[str, Any]
+
+    def as_payload(self) -> dict[str, Any]:
+        return self.payload
+
+
+@dataclass
+class BatchResult:
+    items: list[dict[str, Any]]
+    created: int
+    failed: int
+
+    def as_response(self) -> dict[str, Any]:
+        return {"created": self.created, "failed": self.failed, "items": self.items}
+
+
+def _batch_item(row: dict[str, Any], users: dict[int, Any]) -> dict[str, Any]:
+    if row["status"] == "created":
+        user = users.get(row["user_id"])
+        return {
+            "index": row["row"],
+            "status": 201,
+            "id": row["user_id"],
+            "email": user.email if user is not None else row["email"],
+            "seats": [p for p in str(row.get("seats") or "").split() if p],
+            "error": None,
+        }
+    code = str(row.get("error_code") or "invalid")
+    return {
+        "index": row["row"],
+        "status": 409 if code in _CONFLICT_CODES else 422,
+        "id": None,
+        "email": row["email"],
+        "seats": [],
+        "error": {"code": code, "message": row.get("error", "")},
+    }
+
+
+def joiner_batch_run(
+    *,
+    actor: Any,
+    tenant: Tenant,
+    payloads: list[dict[str, Any]],
+    source: str = SeatSource.API,
+    idempotency_record: IdempotencyRecord | None = None,
+) -> BatchResult:
+    """Onboard up to BATCH_MAX people in one call (`POST /tenants/<t>/users/batch`): each
+    person all or nothing, the batch not (every item answers for itself: 201, 409 or 422).
+    New people take the import's set-based path (pools locked once, bulk inserts, one audit
+    event each); a batch with an existing account, or with people who asked to wait for a
+    full pool, goes person by person. The batch takes one token of the provisioning buckets
+    (like an import batch); when none is left it raises Throttled (the API answers 429 with
+    Retry-After)."""
+    require_manager(actor=actor, tenant=tenant)
+    if not payloads or len(payloads) > BATCH_MAX:
+        raise DomainError(
+            _("A batch holds 1 to %(max)d people.") % {"max": BATCH_MAX}, code="invalid_batch"
+        )
+    wait = queue_services.throttle_take(tenant=tenant)
+    if wait > 0:
+        raise Throttled(wait)
+    specs = [
+        _BatchSpec(row=i, email=str(p.get("email") or "").strip().lower(), payload=p)
+        for i, p in enumerate(payloads)
+    ]
+    careful = any(p.get("when_full") == "wait" for p in payloads)
+
+    def finish(rows: list[dict[str, Any]]) -> BatchResult:
+        ids = [r["user_id"] for r in rows if r["status"] == "created"]
+        users = User.objects.in_bulk(ids) if ids else {}
+        items = [_batch_item(r, users) for r in sorted(rows, key=lambda r: int(r["row"]))]
+        result = BatchResult(
+            items=items,
+            created=sum(1 for i in items if i["status"] == 201),
+            failed=sum(1 for i in items if i["status"] != 201),
+        )
+        if idempotency_record is not None:
+            idempotency_complete(record=idempotency_record, status=200, body=result.as_response())
+        return result
+
+    if not careful:
+        try:
+            with tenant_context(tenant), transaction.atomic():
+                rows = _import_batch_bulk(actor=actor, tenant=tenant, batch=specs, source=source)
+                if rows is not None:
+                    return finish(rows)
+        except IntegrityError:  # a concurrent onboarding of one of these people
+            pass
+    with tenant_context(tenant), transaction.atomic():
+        return finish(
+            _import_rows_one_by_one(actor=actor, tenant=tenant, batch=specs, source=source)
+        )
+
+
+class Throttled(DomainError):
+    status_code = 429
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(
+            _("Over the tenant's provisioning rate; retry in %(seconds).1f s.") % {"seconds": wait},
+            code="throttled",
+        )
+        self.retry_after = wait
 
 
 # --- self-service signups ----------------------------------------------------------------------

@@ -15,11 +15,13 @@ import inspect
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.core.audit.services import audit_event_record
 from apps.core.tenancy import tenant_context, unscoped
@@ -358,3 +360,82 @@ def tenants_deprovision_ended(*, today: date | None = None, limit: int = 500) ->
 def _contract_ended_quiet(tenant: Tenant, today: date) -> bool:
     with unscoped(reason="lifecycle sweeper: why is the tenant terminated"):
         return _contract_ended(tenant, today)
+
+
+# --- Vendor staff offboarding -----------------------------------------------------------------
+@dataclass(frozen=True)
+class StaffOffboarding:
+    confirmations: list[RevocationConfirmation]
+    account_disabled: bool
+    oauth_clients_revoked: int
+    credentials_to_rotate: int
+
+
+def _require_offboarding_officer(actor: Any, user: User) -> None:
+    from apps.core.exceptions import PermissionDenied
+    from apps.identity.models import StaffRole
+
+    allowed = getattr(actor, "is_active", False) and (
+        actor.is_superuser
+        or actor.has_perm("identity.change_user")
+        or getattr(actor, "staff_role", "") == StaffRole.SECURITY
+    )
+    if not allowed:
+        raise PermissionDenied(_("Only operators and security staff may offboard staff."))
+    if actor.pk == user.pk:
+        raise PermissionDenied(_("You cannot offboard yourself."))
+
+
+@transaction.atomic
+def staff_offboard(*, actor: Any, user: User, reason: str) -> StaffOffboarding:
+    """A vendor staff member leaves (their account is disabled): in one transaction, end
+    everything they hold — grants in every tenant, API keys and OAuth clients they own (with
+    their live tokens), sessions, the account — and mark every credential shared with a tenant
+    they administered for rotation, telling that tenant's admins. Called by the staff console
+    and by disabling the account in Django admin. Idempotent."""
+    from apps.identity.services import user_access_end_for_leaver
+    from apps.integrations.services.offboarding import (
+        oauth_clients_revoke_owned_by,
+        shared_credentials_mark_for_rotation,
+        tenants_administered_by,
+    )
+
+    _require_offboarding_officer(actor, user)
+    reason = reason.strip()[:300] or "staff offboarding"
+    administered = tenants_administered_by(user=user)  # before memberships end
+    confirmations = user_deprovision(
+        actor=actor,
+        user=user,
+        reason=reason,
+        trigger=DeprovisionTrigger.MANUAL,
+        actor_label=f"staff offboarding by {actor}",
+    )
+    disabled = user_access_end_for_leaver(
+        user=user, reason=f"staff offboarding: {reason}"[:300], disable=True
+    )
+    clients = oauth_clients_revoke_owned_by(actor=None, user=user, reason=reason)
+    marked = shared_credentials_mark_for_rotation(
+        actor=actor, leaver=user, tenants=administered, reason=f"{user} left: {reason}"
+    )
+    audit_event_record(
+        action="lifecycle.staff_offboarded",
+        actor=actor,
+        tenant=None,
+        use_current_tenant=False,
+        target=user,
+        after={
+            "tenants": [c.tenant_id for c in confirmations],
+            "grants_revoked": sum(c.grants_revoked for c in confirmations),
+            "api_keys_revoked": sum(c.api_keys_revoked for c in confirmations),
+            "oauth_clients_revoked": clients,
+            "credentials_to_rotate": marked,
+            "account_disabled": disabled or not user.is_active,
+        },
+        details={"reason": reason},
+    )
+    return StaffOffboarding(
+        confirmations=confirmations,
+        account_disabled=not user.is_active,
+        oauth_clients_revoked=clients,
+        credentials_to_rotate=marked,
+    )

@@ -48,6 +48,12 @@ def write_frame(stream: BinaryIO, data: bytes) -> None:
 
 
 def main() -> int:
+    import logging
+
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("weasyprint.progress").setLevel(logging.ERROR)
+    import weasyprint  # noqa: F401 - loaded now, while the parent is still reading rows
+
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
         frame = read_frame(stdin)

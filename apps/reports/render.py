@@ -21,9 +21,12 @@ from __future__ import annotations
 import csv
 import io
 import os
+import queue
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -147,41 +150,51 @@ def _chunk_html(
 
 
 class WorkerPool:
-    """`size` pdfworker processes; `render(htmls)` lays the documents out in parallel."""
+    """`size` pdfworker processes fed by as many threads: `submit(html)` returns a future of
+    the PDF, so the caller builds the next chunk while the workers lay out the previous ones
+    (the threads only wait on pipes, the layout runs in the worker processes)."""
 
     def __init__(self, size: int) -> None:
         root = Path(__file__).resolve().parent.parent.parent
         env = {**os.environ, "PYTHONPATH": str(root)}
-        self.procs = [
-            subprocess.Popen(
+        self.size = size
+        self._free: queue.Queue[subprocess.Popen[bytes]] = queue.Queue()
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._logs: list[Any] = []
+        for _index in range(size):
+            log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "apps.reports.pdfworker"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                stderr=log,  # a file, not a pipe: a chatty worker can never block on it
                 cwd=str(root),
                 env=env,
             )
-            for _ in range(size)
-        ]
+            self._procs.append(proc)
+            self._logs.append(log)
+            self._free.put(proc)
+        self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="pdfworker")
 
-    def render(self, htmls: list[str]) -> list[bytes]:
-        results: list[bytes] = []
-        for start in range(0, len(htmls), len(self.procs)):
-            wave = htmls[start : start + len(self.procs)]
-            for proc, html in zip(self.procs, wave, strict=False):
-                assert proc.stdin is not None
-                write_frame(proc.stdin, html.encode("utf-8"))  # type: ignore[arg-type]
-            for proc, _html in zip(self.procs, wave, strict=False):
-                assert proc.stdout is not None
-                pdf = read_frame(proc.stdout)  # type: ignore[arg-type]
-                if not pdf:
-                    err = proc.stderr.read1(2000) if proc.stderr else b""  # type: ignore[attr-defined]
-                    raise RuntimeError(f"PDF worker failed: {err.decode(errors='replace')}")
-                results.append(pdf)
-        return results
+    def _render(self, html: bytes) -> bytes:
+        proc = self._free.get()
+        try:
+            assert proc.stdin is not None
+            assert proc.stdout is not None
+            write_frame(proc.stdin, html)  # type: ignore[arg-type]
+            pdf = read_frame(proc.stdout)  # type: ignore[arg-type]
+        finally:
+            self._free.put(proc)
+        if not pdf:
+            raise RuntimeError("a PDF worker failed (see its log)")
+        return pdf
+
+    def submit(self, html: str) -> Future[bytes]:
+        return self._threads.submit(self._render, html.encode("utf-8"))
 
     def close(self) -> None:
-        for proc in self.procs:
+        self._threads.shutdown(wait=True, cancel_futures=True)
+        for proc, log in zip(self._procs, self._logs, strict=True):
             try:
                 if proc.stdin is not None:
                     proc.stdin.write(HEADER.pack(0))
@@ -190,6 +203,7 @@ class WorkerPool:
             except Exception:
                 proc.kill()
                 proc.wait()
+            log.close()
 
 
 def _stamp_page_numbers(pdf_parts: list[bytes], page_word: str) -> tuple[bytes, int]:
@@ -262,6 +276,19 @@ def _page_count(pdf: bytes) -> int:
 
 
 def render_pdf(frame: Frame, data: ReportData, progress: Progress) -> Rendered:
+    # Workers start first when the count says the report is large: their WeasyPrint import
+    # overlaps the reading of the first rows.
+    pool = WorkerPool(_workers()) if data.count > CHUNK_ROWS else None
+    try:
+        return _render_pdf(frame, data, progress, pool)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _render_pdf(
+    frame: Frame, data: ReportData, progress: Progress, pool: WorkerPool | None
+) -> Rendered:
     records = data.records()
     first_rows = [data.pdf_row(r) for r in islice(records, CHUNK_ROWS)]
     more = list(islice(records, 1))
@@ -269,6 +296,24 @@ def render_pdf(frame: Frame, data: ReportData, progress: Progress) -> Rendered:
         html = _chunk_html(frame, data, rows=first_rows, first=True, compact=False, numbered=True)
         pdf = render_html(html)
         return Rendered(content=pdf, rows=len(first_rows), pages=_page_count(pdf))
+    if pool is None:  # more rows than counted (rows added meanwhile)
+        pool = WorkerPool(_workers())
+        try:
+            return _render_chunks(frame, data, progress, pool, first_rows, more, records)
+        finally:
+            pool.close()
+    return _render_chunks(frame, data, progress, pool, first_rows, more, records)
+
+
+def _render_chunks(
+    frame: Frame,
+    data: ReportData,
+    progress: Progress,
+    pool: WorkerPool,
+    first_rows: list[list[str]],
+    more: list[Any],
+    records: Iterator[Any],
+) -> Rendered:
 
     def chunks() -> Iterator[list[list[str]]]:
         yield first_rows
@@ -282,26 +327,20 @@ def render_pdf(frame: Frame, data: ReportData, progress: Progress) -> Rendered:
             yield pending
 
     total = max(data.count, 1)
-    pool = WorkerPool(_workers())
-    parts: list[bytes] = []
+    futures: list[tuple[Future[bytes], int]] = []
     done = 0
-    try:
-        wave: list[str] = []
-        wave_rows = 0
-        for index, rows in enumerate(chunks()):
-            wave.append(
-                _chunk_html(frame, data, rows=rows, first=index == 0, compact=True, numbered=False)
-            )
-            wave_rows += len(rows)
-            if len(wave) == len(pool.procs):
-                parts.extend(pool.render(wave))
-                done += wave_rows
-                progress(min(done, total), 0)
-                wave, wave_rows = [], 0
-        if wave:
-            parts.extend(pool.render(wave))
-            done += wave_rows
-    finally:
-        pool.close()
+    waited = 0
+    for index, rows in enumerate(chunks()):
+        html = _chunk_html(frame, data, rows=rows, first=index == 0, compact=True, numbered=False)
+        futures.append((pool.submit(html), len(rows)))
+        # at most two chunks per worker in flight: memory stays bounded
+        while len(futures) - waited > 2 * pool.size:
+            future, count = futures[waited]
+            future.result()
+            waited += 1
+            done += count
+            progress(min(done, total), 0)
+    parts = [future.result() for future, _count in futures]
+    done = sum(count for _future, count in futures)
     content, pages = _stamp_page_numbers(parts, _("Page"))
     return Rendered(content=content, rows=done, pages=pages)

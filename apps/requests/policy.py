@@ -130,67 +130,10 @@ def abac_denials(*, user: Any, action: str, environment: Any, context: Any) -> l
     `environment` if a grant existed (a missing grant is what the request is for)."""
     from apps.access import engine
 
-    check = getattr(engine, "abac_check", None)
-    if check is not None:
-        decision = check(user, action, environment, context)
-        return (
-            [str(r.message) for r in decision.reasons if r.kind in ("abac", "sod")]
-            if not decision.allowed
-            else []
-        )
-    return _abac_denials_fallback(
-        engine, user=user, action=action, environment=environment, context=context
-    )
-
-
-def _abac_denials_fallback(
-    engine: Any, *, user: Any, action: str, environment: Any, context: Any
-) -> list[str]:
-    # Until the engine exposes a grant-less ABAC check: evaluate its compiled rules directly.
-    from dataclasses import replace
-
-    from django.utils import timezone
-
-    state = engine.state_for(environment.tenant_id)
-    env = state.envs.get(environment.pk)
-    if env is None:
+    decision = engine.abac_check(user, action, environment, context)
+    if decision.allowed:
         return []
-    if state.status == "isolated" and getattr(user, "is_vendor_staff", False):
-        return [_("The tenant is isolated: vendor staff cannot get in.")]
-    rules = engine._applicable(state, env, action)
-    if not rules:
-        return []
-    _kind, _sid, facts = engine._subject_key(user)
-    ctx = context if context is not None else engine.Context()
-    if ctx.now is None:
-        ctx = replace(ctx, now=timezone.now())
-    uid = getattr(user, "pk", None)
-    with_attestations = getattr(engine, "_with_attestations", None)
-    if with_attestations is not None and uid in getattr(state, "attestations", {}):
-        ctx = with_attestations(ctx, state, uid, ctx.now.timestamp())
-    denied = []
-    for rule in rules:
-        fires = getattr(rule, "fires", None)
-        if fires is not None:
-            if not fires(state.tenant, env, action, facts, ctx):
-                continue
-        else:  # older compiled form
-            if rule.applies_dynamic is not None and not rule.applies_dynamic(
-                state.tenant, env, action, facts, ctx
-            ):
-                continue
-            if rule.require(state.tenant, env, action, facts, ctx):
-                continue
-        waived = getattr(engine, "_waived", None)
-        if waived is not None and waived(state, rule, uid, environment.pk, ctx.now.timestamp()):
-            continue
-        if rule.effect == "deny":
-            denied.append(
-                str(rule.message)
-                if rule.message
-                else _("Rule “%(name)s” forbids it.") % {"name": rule.name}
-            )
-    return denied
+    return [str(r.message) for r in decision.reasons if r.kind in ("abac", "sod", "default")]
 
 
 def _context(user: Any) -> Any:

@@ -386,9 +386,7 @@ CELERY_BEAT_SCHEDULE["requests-sweep"] = {
 # Reminders go out this many hours before a campaign's due date; late reviewers' open items
 # move to their fallback this many hours before it.
 CERTIFICATION_REMIND_HOURS_BEFORE = int(os.environ.get("CERTIFICATION_REMIND_HOURS_BEFORE", 72))
-CERTIFICATION_ESCALATE_HOURS_BEFORE = int(
-    os.environ.get("CERTIFICATION_ESCALATE_HOURS_BEFORE", 24)
-)
+CERTIFICATION_ESCALATE_HOURS_BEFORE = int(os.environ.get("CERTIFICATION_ESCALATE_HOURS_BEFORE", 24))
 CELERY_BEAT_SCHEDULE["certification-sweep"] = {
     "task": "apps.certification.tasks.certification_sweep_task",
     "schedule": SWEEP_INTERVAL_SECONDS,

@@ -24,9 +24,31 @@ BASE = "https://custos.example.com"
 
 
 @pytest.fixture(autouse=True)
-def _sp_keys(settings: Any, tmp_path_factory: Any) -> None:
-    settings.FEDERATION_SP_KEY_DIR = tmp_path_factory.getbasetemp() / "sp-keys"
+def _federation_settings(settings: Any) -> None:
     settings.FEDERATION_BASE_URL = BASE
+    settings.FEDERATION_DNS_RESOLVER = "tests.federation.conftest.FakeResolver"
+    FakeResolver.records = {}
+
+
+class FakeResolver:
+    """The DNS, faked (it is the outside world): name -> TXT strings; a name mapped to an
+    exception instance raises it."""
+
+    records: dict[str, Any] = {}
+
+    def txt_records(self, name: str) -> list[str]:
+        value = self.records.get(name.lower(), [])
+        if isinstance(value, Exception):
+            raise value
+        return list(value)
+
+
+@pytest.fixture
+def local_network(settings: Any) -> None:
+    """Let federation fetch from the local test provider (http on 127.0.0.1): both guards are
+    relaxed on purpose, for the tests that need a live peer on loopback."""
+    settings.OUTBOUND_ALLOW_PRIVATE_NETWORKS = True
+    settings.FEDERATION_ALLOW_HTTP = True
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def op() -> Iterator[LocalProvider]:
+def op(local_network: None) -> Iterator[LocalProvider]:
     with LocalProvider() as provider:
         yield provider
 

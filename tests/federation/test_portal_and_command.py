@@ -198,6 +198,7 @@ def test_metadata_refresh_from_url_on_schedule(saml_conn: Any, settings: Any) ->
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     settings.OUTBOUND_ALLOW_PRIVATE_NETWORKS = True
+    settings.FEDERATION_ALLOW_HTTP = True
     rotated = SamlTestIdp()  # same entity id, a new certificate
     body = rotated.metadata().encode()
 

@@ -24,7 +24,7 @@ from apps.integrations.services.api_keys import (
     api_keys_revoke_owned_by,
 )
 from apps.integrations.tokens import token_hash
-from tests._ci import require_postgres
+from tests._ci import require_postgres, require_redis
 from tests.integrations.conftest import bearer
 
 AUDIT = "/api/v1/tenants/acme/audit-events"
@@ -345,3 +345,44 @@ def test_the_one_time_key_hides_in_reprs(issue_key):
     assert issued.token.startswith("cus_")  # renders as itself
     assert issued.token not in repr(issued.token)
     assert issued.token not in repr(issued)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_call_log_on_postgres_is_one_message_and_lands_in_the_tenant(issue_key, tenant_a):
+    """Outside a transaction the call record goes out as one message (scope + INSERT); the row
+    is the tenant's and row-level security lets the tenant read it."""
+    require_postgres()
+    from django.db import connection
+
+    issued = issue_key(scopes=["audit:read"])
+    statements: list[str] = []
+
+    def spy(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        assert bearer(issued.token).get(AUDIT).status_code == 200
+    inserts = [s for s in statements if "INSERT INTO" in s and "apicallrecord" in s.lower()]
+    assert len(inserts) == 1
+    assert "set_config" in inserts[0]
+    with tenant_context(tenant_a):
+        assert ApiCallRecord.objects.filter(endpoint__contains="audit-events").count() == 1
+
+
+def test_misuse_counter_on_redis_is_one_round_trip(issue_key, settings, tenant_a):
+    url = require_redis().rsplit("/", 1)[0] + "/6"  # not the broker's database
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    }
+    cache.clear()
+    settings.API_BULK_READ_THRESHOLD = 3
+    client = bearer(issue_key(scopes=["audit:read"]).token)
+    for _ in range(5):
+        assert client.get(AUDIT).status_code == 200
+    with tenant_context(tenant_a):
+        alerts = list(SecurityAlert.objects.filter(kind="api.bulk_extraction"))
+    assert len(alerts) == 1
+    assert alerts[0].details["reads"] == 3
+    cache.clear()

@@ -78,3 +78,11 @@ def test_usage_is_recorded_per_client_and_notified_at_most_weekly(
     assert report.status_code == 200
     assert "audit-events" in report.content.decode()
     assert "CI pipeline" in report.content.decode()
+
+
+def test_openapi_marks_configured_deprecations(deprecate_audit, client):
+    doc = client.get("/api/v1/openapi.json").json()
+    operation = doc["paths"]["/api/v1/tenants/{tenant_slug}/audit-events"]["get"]
+    assert operation["deprecated"] is True
+    assert {"Deprecation", "Sunset"} <= set(operation["responses"]["200"]["headers"])
+    assert "deprecated" not in doc["paths"]["/api/v1/me"]["get"]

@@ -26,10 +26,21 @@ def pools(tenant_a, operator):
     )
 
 
+@pytest.fixture
+def celery_eager():
+    """Tasks run in the calling process, as a worker would run them."""
+    from config.celery_app import app as celery_app
+
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before
+
+
 def test_joiner_creates_everything_and_notifies(
-    tenant_a, admin_a, pools, django_capture_on_commit_callbacks
+    tenant_a, admin_a, pools, django_capture_on_commit_callbacks, celery_eager
 ):
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
         result = joiner_run(
             actor=admin_a,
             tenant=tenant_a,
@@ -47,6 +58,9 @@ def test_joiner_creates_everything_and_notifies(
         assert AuditEvent.objects.filter(
             action="user.joined", target_id=str(result.user.pk)
         ).exists()
+    assert not mail.outbox  # nothing is sent inside the request's transaction
+    for callback in callbacks:
+        callback()  # queues the task (run at once here, as a worker would)
     assert mail.outbox[-1].to == ["new@acme.test"]
 
 

@@ -137,3 +137,7 @@ def test_list_polls_while_a_job_is_open(client_for, admin_a, tenant_a, grants):
     partial = client.get("/t/acme/reports/", headers={"HX-Request": "true"})
     assert partial.status_code == 200
     assert b"<h1>" not in partial.content
+    form = client.get("/t/acme/reports/new/")
+    assert form.status_code == 200
+    assert b'name="period"' in form.content
+    assert b'value="portfolio"' not in form.content  # ACME has no subsidiaries

@@ -143,7 +143,10 @@ def test_staff_console_platform_report(
         job = ReportJob.objects.get()
     assert job.tenant_id is None
     assert job.scope == "platform"
+    assert client.get(f"/staff/reports/{job.pk}/").status_code == 200
     done = _done(None, job)
+    progress = client.get(f"/staff/reports/{job.pk}/", headers={"HX-Request": "true"})
+    assert progress.status_code == 286
     download = client.get(f"/staff/reports/{job.pk}/download/")
     assert download.status_code == 200
     text = download.content.decode("utf-8-sig")

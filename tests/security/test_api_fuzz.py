@@ -34,7 +34,7 @@ from apps.integrations.services.api_keys import api_key_create
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES = int(os.environ.get("CUSTOS_FUZZ_EXAMPLES", "5"))  # per operation, mode and caller
+EXAMPLES = int(os.environ.get("CUSTOS_FUZZ_EXAMPLES", "4"))  # per operation, mode and caller
 STATUSES: Counter[tuple[str, str, bool, int]] = Counter()
 CHECKS = [
     not_a_server_error,

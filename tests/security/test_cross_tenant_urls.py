@@ -492,7 +492,6 @@ def _report_schedule_b(world: World) -> int:
     return world.cached("report_schedule_b", create).pk
 
 
-
 # apps/certification/analytics: an anomaly alert and a role candidate of tenant B, made through
 # the analytics services (an off-hours sign-in detected; a mining run over two people's grants).
 def _analytics_alert_b(world: World) -> int:
@@ -530,7 +529,11 @@ def _analytics_candidate_b(world: World) -> int:
         env = Environment.objects.for_tenant(world.tenant_b).get(pk=_environment_b(world))
         ents = [
             access_services.entitlement_create(
-                actor=world.operator, tenant=world.tenant_b, environment=env, level=level, risk="low"
+                actor=world.operator,
+                tenant=world.tenant_b,
+                environment=env,
+                level=level,
+                risk="low",
             )
             for level in ("read", "write")
         ]

@@ -7,170 +7,690 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('access', '0002_explain_indexes'),
-        ('tenants', '0001_initial'),
+        ("access", "0002_explain_indexes"),
+        ("tenants", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Campaign',
+            name="Campaign",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('description', models.TextField(blank=True, verbose_name='description')),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('active', 'Active'), ('closed', 'Closed')], default='draft', max_length=16, verbose_name='status')),
-                ('origin', models.CharField(blank=True, help_text='Where the campaign came from (e.g. an incident reference).', max_length=200, verbose_name='origin')),
-                ('scope_kind', models.CharField(choices=[('tenant', 'Every grant of the tenant'), ('environment', 'One environment'), ('role', 'One role'), ('high_risk', 'All high-risk grants'), ('vendor_staff', 'All vendor-staff access'), ('grant_set', 'An explicit set of grants (incident)')], max_length=20, verbose_name='scope')),
-                ('scope_grant_ids', models.JSONField(blank=True, default=list, verbose_name='grants')),
-                ('reviewer_policy', models.CharField(choices=[('resource_owner', 'Resource owner'), ('manager', "The holder's manager"), ('internal', 'Internal reviewer')], default='resource_owner', max_length=20, verbose_name='reviewers')),
-                ('co_managed_environment_ids', models.JSONField(blank=True, default=list, help_text='Empty: every environment of the scope is co-managed.', verbose_name='co-managed environments')),
-                ('joint_mode', models.CharField(choices=[('both', 'Both must certify'), ('either', 'Either may decide')], default='both', max_length=8, verbose_name='joint decision')),
-                ('recurrence', models.CharField(choices=[('once', 'One-off'), ('quarterly', 'Quarterly'), ('yearly', 'Yearly')], default='once', max_length=16, verbose_name='schedule')),
-                ('effect_timing', models.CharField(choices=[('on_decision', 'When the item is decided'), ('at_close', 'When the campaign closes')], default='on_decision', max_length=16, verbose_name='revocations take effect')),
-                ('auto_decision', models.CharField(choices=[('revoke', 'Revoke unreviewed access'), ('keep_flag', 'Keep unreviewed access and flag it')], default='keep_flag', max_length=16, verbose_name='unreviewed items at close')),
-                ('starts_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='starts')),
-                ('due_at', models.DateTimeField(verbose_name='due')),
-                ('launched_at', models.DateTimeField(blank=True, null=True, verbose_name='launched')),
-                ('closed_at', models.DateTimeField(blank=True, null=True, verbose_name='closed')),
-                ('signed_off_at', models.DateTimeField(blank=True, null=True, verbose_name='signed off')),
-                ('sign_off_note', models.TextField(blank=True, verbose_name='sign-off note')),
-                ('items_total', models.PositiveIntegerField(default=0, verbose_name='items')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name='created')),
-                ('launch_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('remind_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('escalate_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('close_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('closed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='closed by')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by')),
-                ('customer_reviewer', models.ForeignKey(blank=True, help_text='Reviews the items of co-managed environments together with the reviewer.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='customer representative')),
-                ('default_reviewer', models.ForeignKey(blank=True, help_text='Reviews every item under the internal-reviewer policy, and the items without an owner or manager under the other policies.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='internal reviewer')),
-                ('fallback_reviewer', models.ForeignKey(blank=True, help_text='Gets the open items of late reviewers before the due date (escalation).', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='fallback reviewer')),
-                ('previous', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='certification.campaign', verbose_name='previous campaign')),
-                ('scope_environment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenants.environment', verbose_name='environment')),
-                ('scope_role', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='access.role', verbose_name='role')),
-                ('signed_off_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='signed off by')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenants.tenant', verbose_name='tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                ("description", models.TextField(blank=True, verbose_name="description")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("active", "Active"), ("closed", "Closed")],
+                        default="draft",
+                        max_length=16,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "origin",
+                    models.CharField(
+                        blank=True,
+                        help_text="Where the campaign came from (e.g. an incident reference).",
+                        max_length=200,
+                        verbose_name="origin",
+                    ),
+                ),
+                (
+                    "scope_kind",
+                    models.CharField(
+                        choices=[
+                            ("tenant", "Every grant of the tenant"),
+                            ("environment", "One environment"),
+                            ("role", "One role"),
+                            ("high_risk", "All high-risk grants"),
+                            ("vendor_staff", "All vendor-staff access"),
+                            ("grant_set", "An explicit set of grants (incident)"),
+                        ],
+                        max_length=20,
+                        verbose_name="scope",
+                    ),
+                ),
+                (
+                    "scope_grant_ids",
+                    models.JSONField(blank=True, default=list, verbose_name="grants"),
+                ),
+                (
+                    "reviewer_policy",
+                    models.CharField(
+                        choices=[
+                            ("resource_owner", "Resource owner"),
+                            ("manager", "The holder's manager"),
+                            ("internal", "Internal reviewer"),
+                        ],
+                        default="resource_owner",
+                        max_length=20,
+                        verbose_name="reviewers",
+                    ),
+                ),
+                (
+                    "co_managed_environment_ids",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Empty: every environment of the scope is co-managed.",
+                        verbose_name="co-managed environments",
+                    ),
+                ),
+                (
+                    "joint_mode",
+                    models.CharField(
+                        choices=[("both", "Both must certify"), ("either", "Either may decide")],
+                        default="both",
+                        max_length=8,
+                        verbose_name="joint decision",
+                    ),
+                ),
+                (
+                    "recurrence",
+                    models.CharField(
+                        choices=[
+                            ("once", "One-off"),
+                            ("quarterly", "Quarterly"),
+                            ("yearly", "Yearly"),
+                        ],
+                        default="once",
+                        max_length=16,
+                        verbose_name="schedule",
+                    ),
+                ),
+                (
+                    "effect_timing",
+                    models.CharField(
+                        choices=[
+                            ("on_decision", "When the item is decided"),
+                            ("at_close", "When the campaign closes"),
+                        ],
+                        default="on_decision",
+                        max_length=16,
+                        verbose_name="revocations take effect",
+                    ),
+                ),
+                (
+                    "auto_decision",
+                    models.CharField(
+                        choices=[
+                            ("revoke", "Revoke unreviewed access"),
+                            ("keep_flag", "Keep unreviewed access and flag it"),
+                        ],
+                        default="keep_flag",
+                        max_length=16,
+                        verbose_name="unreviewed items at close",
+                    ),
+                ),
+                (
+                    "starts_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="starts"),
+                ),
+                ("due_at", models.DateTimeField(verbose_name="due")),
+                (
+                    "launched_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="launched"),
+                ),
+                ("closed_at", models.DateTimeField(blank=True, null=True, verbose_name="closed")),
+                (
+                    "signed_off_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="signed off"),
+                ),
+                ("sign_off_note", models.TextField(blank=True, verbose_name="sign-off note")),
+                ("items_total", models.PositiveIntegerField(default=0, verbose_name="items")),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, editable=False, verbose_name="created"
+                    ),
+                ),
+                ("launch_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("remind_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("escalate_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("close_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "closed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="closed by",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="created by",
+                    ),
+                ),
+                (
+                    "customer_reviewer",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Reviews the items of co-managed environments together with the reviewer.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="customer representative",
+                    ),
+                ),
+                (
+                    "default_reviewer",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Reviews every item under the internal-reviewer policy, and the items without an owner or manager under the other policies.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="internal reviewer",
+                    ),
+                ),
+                (
+                    "fallback_reviewer",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Gets the open items of late reviewers before the due date (escalation).",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="fallback reviewer",
+                    ),
+                ),
+                (
+                    "previous",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="certification.campaign",
+                        verbose_name="previous campaign",
+                    ),
+                ),
+                (
+                    "scope_environment",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenants.environment",
+                        verbose_name="environment",
+                    ),
+                ),
+                (
+                    "scope_role",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="access.role",
+                        verbose_name="role",
+                    ),
+                ),
+                (
+                    "signed_off_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="signed off by",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenants.tenant",
+                        verbose_name="tenant",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'certification campaign',
-                'verbose_name_plural': 'certification campaigns',
-                'ordering': ['-created_at'],
+                "verbose_name": "certification campaign",
+                "verbose_name_plural": "certification campaigns",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='ReviewItem',
+            name="ReviewItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reviewer_decision', models.CharField(blank=True, choices=[('certify', 'Certify'), ('revoke', 'Revoke'), ('reduce', 'Reduce'), ('delegate', 'Delegate'), ('flag', 'Keep and flag')], max_length=16)),
-                ('customer_decision', models.CharField(blank=True, choices=[('certify', 'Certify'), ('revoke', 'Revoke'), ('reduce', 'Reduce'), ('delegate', 'Delegate'), ('flag', 'Keep and flag')], max_length=16)),
-                ('outcome', models.CharField(choices=[('pending', 'Awaiting review'), ('certified', 'Certified'), ('revoked', 'Revoked'), ('reduced', 'Reduced'), ('flagged', 'Kept, flagged (not reviewed)')], default='pending', max_length=16, verbose_name='outcome')),
-                ('decided_at', models.DateTimeField(blank=True, null=True, verbose_name='decided')),
-                ('effect', models.CharField(blank=True, choices=[('', 'Nothing to do'), ('waiting', 'Takes effect at close'), ('done', 'Done'), ('failed', 'Refused')], default='', max_length=16, verbose_name='effect')),
-                ('effect_note', models.TextField(blank=True, verbose_name='effect note')),
-                ('subject_label', models.CharField(max_length=255, verbose_name='holder')),
-                ('subject_kind', models.CharField(max_length=20, verbose_name='holder kind')),
-                ('vendor_staff', models.BooleanField(default=False, verbose_name='vendor staff')),
-                ('department', models.CharField(blank=True, max_length=100, verbose_name='department')),
-                ('target_label', models.CharField(max_length=255, verbose_name='access')),
-                ('level', models.CharField(blank=True, max_length=16, verbose_name='permission level')),
-                ('risk', models.CharField(max_length=16, verbose_name='risk')),
-                ('source', models.CharField(max_length=20, verbose_name='obtained through')),
-                ('approval_ref', models.CharField(blank=True, max_length=100, verbose_name='approval')),
-                ('ticket_ref', models.CharField(blank=True, max_length=100, verbose_name='ticket')),
-                ('justification', models.CharField(blank=True, max_length=300, verbose_name='justification')),
-                ('granted_at', models.DateTimeField(blank=True, null=True, verbose_name='granted')),
-                ('expires_at', models.DateTimeField(blank=True, null=True, verbose_name='expires')),
-                ('last_used_at', models.DateTimeField(blank=True, null=True, verbose_name='last used')),
-                ('sod_findings', models.JSONField(blank=True, default=list, verbose_name='SoD findings')),
-                ('has_sod', models.BooleanField(default=False, verbose_name='SoD finding')),
-                ('peer_total', models.PositiveIntegerField(default=0, verbose_name='peers')),
-                ('peer_holders', models.PositiveIntegerField(default=0, verbose_name='peers holding it')),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='certification.campaign', verbose_name='campaign')),
-                ('customer_reviewer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='customer representative')),
-                ('entitlement', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='access.entitlement', verbose_name='entitlement')),
-                ('environment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tenants.environment', verbose_name='environment')),
-                ('grant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='access.grant', verbose_name='grant')),
-                ('reduce_to', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='access.entitlement', verbose_name='reduced to')),
-                ('replacement_grant', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='access.grant', verbose_name='replacement grant')),
-                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='reviewer')),
-                ('role', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='access.role', verbose_name='role')),
-                ('subject_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='holder')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenants.tenant', verbose_name='tenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "reviewer_decision",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("certify", "Certify"),
+                            ("revoke", "Revoke"),
+                            ("reduce", "Reduce"),
+                            ("delegate", "Delegate"),
+                            ("flag", "Keep and flag"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "customer_decision",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("certify", "Certify"),
+                            ("revoke", "Revoke"),
+                            ("reduce", "Reduce"),
+                            ("delegate", "Delegate"),
+                            ("flag", "Keep and flag"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Awaiting review"),
+                            ("certified", "Certified"),
+                            ("revoked", "Revoked"),
+                            ("reduced", "Reduced"),
+                            ("flagged", "Kept, flagged (not reviewed)"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                        verbose_name="outcome",
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(blank=True, null=True, verbose_name="decided")),
+                (
+                    "effect",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "Nothing to do"),
+                            ("waiting", "Takes effect at close"),
+                            ("done", "Done"),
+                            ("failed", "Refused"),
+                        ],
+                        default="",
+                        max_length=16,
+                        verbose_name="effect",
+                    ),
+                ),
+                ("effect_note", models.TextField(blank=True, verbose_name="effect note")),
+                ("subject_label", models.CharField(max_length=255, verbose_name="holder")),
+                ("subject_kind", models.CharField(max_length=20, verbose_name="holder kind")),
+                ("vendor_staff", models.BooleanField(default=False, verbose_name="vendor staff")),
+                (
+                    "department",
+                    models.CharField(blank=True, max_length=100, verbose_name="department"),
+                ),
+                ("target_label", models.CharField(max_length=255, verbose_name="access")),
+                (
+                    "level",
+                    models.CharField(blank=True, max_length=16, verbose_name="permission level"),
+                ),
+                ("risk", models.CharField(max_length=16, verbose_name="risk")),
+                ("source", models.CharField(max_length=20, verbose_name="obtained through")),
+                (
+                    "approval_ref",
+                    models.CharField(blank=True, max_length=100, verbose_name="approval"),
+                ),
+                ("ticket_ref", models.CharField(blank=True, max_length=100, verbose_name="ticket")),
+                (
+                    "justification",
+                    models.CharField(blank=True, max_length=300, verbose_name="justification"),
+                ),
+                ("granted_at", models.DateTimeField(blank=True, null=True, verbose_name="granted")),
+                ("expires_at", models.DateTimeField(blank=True, null=True, verbose_name="expires")),
+                (
+                    "last_used_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="last used"),
+                ),
+                (
+                    "sod_findings",
+                    models.JSONField(blank=True, default=list, verbose_name="SoD findings"),
+                ),
+                ("has_sod", models.BooleanField(default=False, verbose_name="SoD finding")),
+                ("peer_total", models.PositiveIntegerField(default=0, verbose_name="peers")),
+                (
+                    "peer_holders",
+                    models.PositiveIntegerField(default=0, verbose_name="peers holding it"),
+                ),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="items",
+                        to="certification.campaign",
+                        verbose_name="campaign",
+                    ),
+                ),
+                (
+                    "customer_reviewer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="customer representative",
+                    ),
+                ),
+                (
+                    "entitlement",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="access.entitlement",
+                        verbose_name="entitlement",
+                    ),
+                ),
+                (
+                    "environment",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="tenants.environment",
+                        verbose_name="environment",
+                    ),
+                ),
+                (
+                    "grant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="access.grant",
+                        verbose_name="grant",
+                    ),
+                ),
+                (
+                    "reduce_to",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="access.entitlement",
+                        verbose_name="reduced to",
+                    ),
+                ),
+                (
+                    "replacement_grant",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="access.grant",
+                        verbose_name="replacement grant",
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="reviewer",
+                    ),
+                ),
+                (
+                    "role",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="access.role",
+                        verbose_name="role",
+                    ),
+                ),
+                (
+                    "subject_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="holder",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenants.tenant",
+                        verbose_name="tenant",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'review item',
-                'verbose_name_plural': 'review items',
-                'ordering': ['pk'],
+                "verbose_name": "review item",
+                "verbose_name_plural": "review items",
+                "ordering": ["pk"],
             },
         ),
         migrations.CreateModel(
-            name='ReviewDecision',
+            name="ReviewDecision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('side', models.CharField(choices=[('reviewer', 'Reviewer'), ('customer', 'Customer representative'), ('system', 'Automatic at close')], max_length=16, verbose_name='as')),
-                ('decision', models.CharField(choices=[('certify', 'Certify'), ('revoke', 'Revoke'), ('reduce', 'Reduce'), ('delegate', 'Delegate'), ('flag', 'Keep and flag')], max_length=16, verbose_name='decision')),
-                ('comment', models.TextField(blank=True, verbose_name='comment')),
-                ('decided_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='decided')),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='certification.campaign', verbose_name='campaign')),
-                ('delegate_to', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='delegated to')),
-                ('reduce_to', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='access.entitlement', verbose_name='reduced to')),
-                ('reviewer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='reviewer')),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenants.tenant', verbose_name='tenant')),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='decisions', to='certification.reviewitem', verbose_name='item')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "side",
+                    models.CharField(
+                        choices=[
+                            ("reviewer", "Reviewer"),
+                            ("customer", "Customer representative"),
+                            ("system", "Automatic at close"),
+                        ],
+                        max_length=16,
+                        verbose_name="as",
+                    ),
+                ),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[
+                            ("certify", "Certify"),
+                            ("revoke", "Revoke"),
+                            ("reduce", "Reduce"),
+                            ("delegate", "Delegate"),
+                            ("flag", "Keep and flag"),
+                        ],
+                        max_length=16,
+                        verbose_name="decision",
+                    ),
+                ),
+                ("comment", models.TextField(blank=True, verbose_name="comment")),
+                (
+                    "decided_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="decided"),
+                ),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="certification.campaign",
+                        verbose_name="campaign",
+                    ),
+                ),
+                (
+                    "delegate_to",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="delegated to",
+                    ),
+                ),
+                (
+                    "reduce_to",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="access.entitlement",
+                        verbose_name="reduced to",
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="reviewer",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenants.tenant",
+                        verbose_name="tenant",
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="decisions",
+                        to="certification.reviewitem",
+                        verbose_name="item",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'review decision',
-                'verbose_name_plural': 'review decisions',
-                'ordering': ['decided_at', 'pk'],
+                "verbose_name": "review decision",
+                "verbose_name_plural": "review decisions",
+                "ordering": ["decided_at", "pk"],
             },
         ),
         migrations.AddIndex(
-            model_name='campaign',
-            index=models.Index(condition=models.Q(('launch_at__isnull', False)), fields=['launch_at'], name='campaign_launch_due'),
+            model_name="campaign",
+            index=models.Index(
+                condition=models.Q(("launch_at__isnull", False)),
+                fields=["launch_at"],
+                name="campaign_launch_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='campaign',
-            index=models.Index(condition=models.Q(('remind_at__isnull', False)), fields=['remind_at'], name='campaign_remind_due'),
+            model_name="campaign",
+            index=models.Index(
+                condition=models.Q(("remind_at__isnull", False)),
+                fields=["remind_at"],
+                name="campaign_remind_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='campaign',
-            index=models.Index(condition=models.Q(('escalate_at__isnull', False)), fields=['escalate_at'], name='campaign_escalate_due'),
+            model_name="campaign",
+            index=models.Index(
+                condition=models.Q(("escalate_at__isnull", False)),
+                fields=["escalate_at"],
+                name="campaign_escalate_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='campaign',
-            index=models.Index(condition=models.Q(('close_at__isnull', False)), fields=['close_at'], name='campaign_close_due'),
+            model_name="campaign",
+            index=models.Index(
+                condition=models.Q(("close_at__isnull", False)),
+                fields=["close_at"],
+                name="campaign_close_due",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('scope_kind', 'environment'), _negated=True), ('scope_environment__isnull', False), _connector='OR'), name='campaign_env_scope_has_env'),
+            model_name="campaign",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("scope_kind", "environment"), _negated=True),
+                    ("scope_environment__isnull", False),
+                    _connector="OR",
+                ),
+                name="campaign_env_scope_has_env",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='campaign',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('scope_kind', 'role'), _negated=True), ('scope_role__isnull', False), _connector='OR'), name='campaign_role_scope_has_role'),
+            model_name="campaign",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("scope_kind", "role"), _negated=True),
+                    ("scope_role__isnull", False),
+                    _connector="OR",
+                ),
+                name="campaign_role_scope_has_role",
+            ),
         ),
         migrations.AddIndex(
-            model_name='reviewitem',
-            index=models.Index(fields=['campaign', 'reviewer', 'outcome'], name='review_item_reviewer'),
+            model_name="reviewitem",
+            index=models.Index(
+                fields=["campaign", "reviewer", "outcome"], name="review_item_reviewer"
+            ),
         ),
         migrations.AddIndex(
-            model_name='reviewitem',
-            index=models.Index(condition=models.Q(('customer_reviewer__isnull', False)), fields=['campaign', 'customer_reviewer', 'outcome'], name='review_item_customer'),
+            model_name="reviewitem",
+            index=models.Index(
+                condition=models.Q(("customer_reviewer__isnull", False)),
+                fields=["campaign", "customer_reviewer", "outcome"],
+                name="review_item_customer",
+            ),
         ),
         migrations.AddIndex(
-            model_name='reviewitem',
-            index=models.Index(fields=['campaign', 'outcome'], name='review_item_outcome'),
+            model_name="reviewitem",
+            index=models.Index(fields=["campaign", "outcome"], name="review_item_outcome"),
         ),
         migrations.AddConstraint(
-            model_name='reviewitem',
-            constraint=models.UniqueConstraint(fields=('campaign', 'grant'), name='review_item_grant_once'),
+            model_name="reviewitem",
+            constraint=models.UniqueConstraint(
+                fields=("campaign", "grant"), name="review_item_grant_once"
+            ),
         ),
         migrations.AddIndex(
-            model_name='reviewdecision',
-            index=models.Index(fields=['campaign', 'decided_at'], name='review_decision_time'),
+            model_name="reviewdecision",
+            index=models.Index(fields=["campaign", "decided_at"], name="review_decision_time"),
         ),
     ]

@@ -52,29 +52,30 @@ LAST_ADMIN_MESSAGE = gettext_lazy(
 def narrower_entitlements(item: ReviewItem) -> list[Entitlement]:
     """What a grant may be reduced to: a lower permission level on the same environment, or
     one entitlement out of a role's bundle."""
-    if item.entitlement_id:
-        rank = LEVEL_RANK.get(item.level, 0)
-        if item.environment_id is None or rank == 0:
-            return []
-        return [
-            e
-            for e in Entitlement.objects.for_tenant(item.tenant_id)
-            .filter(environment_id=item.environment_id)
-            .exclude(pk=item.entitlement_id)
-            .select_related("environment")
-            .order_by("level")
-            if LEVEL_RANK.get(e.level, 0) < rank
-        ]
-    if item.role_id:
-        ids = RoleEntitlement.objects.for_tenant(item.tenant_id).filter(role_id=item.role_id)
-        options = list(
-            Entitlement.objects.for_tenant(item.tenant_id)
-            .filter(pk__in=ids.values("entitlement_id"))
-            .select_related("environment")
-            .order_by("name")
-        )
-        return options if len(options) > 1 else []
-    return []
+    with scope_for(item.tenant_id):
+        if item.entitlement_id:
+            rank = LEVEL_RANK.get(item.level, 0)
+            if item.environment_id is None or rank == 0:
+                return []
+            return [
+                e
+                for e in Entitlement.objects.for_tenant(item.tenant_id)
+                .filter(environment_id=item.environment_id)
+                .exclude(pk=item.entitlement_id)
+                .select_related("environment")
+                .order_by("level")
+                if LEVEL_RANK.get(e.level, 0) < rank
+            ]
+        if item.role_id:
+            ids = RoleEntitlement.objects.for_tenant(item.tenant_id).filter(role_id=item.role_id)
+            options = list(
+                Entitlement.objects.for_tenant(item.tenant_id)
+                .filter(pk__in=ids.values("entitlement_id"))
+                .select_related("environment")
+                .order_by("name")
+            )
+            return options if len(options) > 1 else []
+        return []
 
 
 def _lock_open_campaign(campaign_id: int) -> Campaign:

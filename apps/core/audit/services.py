@@ -8,6 +8,7 @@ other.
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import UTC
 from typing import Any
@@ -165,17 +166,33 @@ _HEAD_LOCK_PG = (
     "SELECT id, last_seq, last_hash, clock_timestamp() FROM core_auditchainhead "
     "WHERE chain = %s FOR UPDATE"
 )
+# The rows travel as ONE JSON document (the C JSON encoder is far cheaper than binding a dozen
+# arrays element by element), unpacked by jsonb_to_recordset.
 _BULK_INSERT_PG = (
     "INSERT INTO core_auditevent (chain, seq, occurred_at, tenant_id, actor_id, on_behalf_of_id,"
     " action, outcome, target_type, target_id, request_id, personal_digest, prev_hash, personal,"
     " personal_salt, hash) "
     "SELECT %s, u.seq, %s, %s, u.actor_id, u.on_behalf_of_id, u.action, u.outcome,"
-    " u.target_type, u.target_id, %s, u.personal_digest, u.prev_hash, u.personal::jsonb,"
+    " u.target_type, u.target_id, %s, u.personal_digest, u.prev_hash, u.personal,"
     " u.personal_salt, u.hash "
-    "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::varchar[], %s::varchar[],"
-    " %s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::text[], %s::varchar[],"
-    " %s::varchar[]) AS u(seq, actor_id, on_behalf_of_id, action, outcome, target_type,"
-    " target_id, personal_digest, prev_hash, personal, personal_salt, hash)"
+    "FROM jsonb_to_recordset(%s::jsonb) AS u(seq bigint, actor_id bigint, on_behalf_of_id bigint,"
+    " action varchar, outcome varchar, target_type varchar, target_id varchar,"
+    " personal_digest varchar, prev_hash varchar, personal jsonb, personal_salt varchar,"
+    " hash varchar)"
+)
+_BULK_COLUMNS = (
+    "seq",
+    "actor_id",
+    "on_behalf_of_id",
+    "action",
+    "outcome",
+    "target_type",
+    "target_id",
+    "personal_digest",
+    "prev_hash",
+    "personal",
+    "personal_salt",
+    "hash",
 )
 
 
@@ -223,34 +240,12 @@ def _bulk_insert_postgresql(
 ) -> None:
     request_id = rows[0]["request_id"]
     for start in range(0, len(rows), _BULK_CHUNK):
-        chunk = rows[start : start + _BULK_CHUNK]
-        columns = [
-            [r[name] for r in chunk]
-            for name in (
-                "seq",
-                "actor_id",
-                "on_behalf_of_id",
-                "action",
-                "outcome",
-                "target_type",
-                "target_id",
-                "personal_digest",
-                "prev_hash",
-            )
-        ]
-        cursor.execute(
-            _BULK_INSERT_PG,
-            [
-                chain,
-                at,
-                tenant_id,
-                request_id,
-                *columns,
-                [canonical_json(r["personal"]) for r in chunk],
-                [r["personal_salt"] for r in chunk],
-                [r["hash"] for r in chunk],
-            ],
+        document = json.dumps(
+            [{name: r[name] for name in _BULK_COLUMNS} for r in rows[start : start + _BULK_CHUNK]],
+            ensure_ascii=False,
+            separators=(",", ":"),
         )
+        cursor.execute(_BULK_INSERT_PG, [chain, at, tenant_id, request_id, document])
 
 
 def audit_events_record_bulk(

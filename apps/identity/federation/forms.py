@@ -37,6 +37,12 @@ class ConnectionForm(forms.Form):
         label=_("Refresh metadata every (hours)"), min_value=1, initial=24
     )
     allow_idp_initiated = forms.BooleanField(label=_("Allow IdP-initiated sign-in"), required=False)
+    accept_encrypted = forms.BooleanField(
+        label=_("Accept encrypted assertions"),
+        required=False,
+        initial=True,
+        help_text=_("The IdP encrypts with this connection's SP certificate (in the SP metadata)."),
+    )
     # OIDC
     issuer = forms.URLField(label=_("Issuer"), required=False)
     client_id = forms.CharField(label=_("Client id"), max_length=255, required=False)

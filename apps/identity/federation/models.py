@@ -50,6 +50,10 @@ class IdpConnection(TenantOwnedModel, TimeStampedModel):
     metadata_refreshed_at = models.DateTimeField(_("metadata refreshed"), null=True, blank=True)
     metadata_error = models.TextField(_("last metadata error"), blank=True)
     accept_encrypted = models.BooleanField(_("accept encrypted assertions"), default=True)
+    # The SP key pair of this connection: signs our LogoutRequests/LogoutResponses and
+    # decrypts encrypted assertions. The private key is envelope-encrypted at rest.
+    sp_private_key = EncryptedTextField(_("SP private key"))
+    sp_certificate = models.TextField(_("SP certificate (PEM)"), blank=True, editable=False)
     allow_idp_initiated = models.BooleanField(_("allow IdP-initiated sign-in"), default=False)
     # OIDC
     issuer = models.URLField(_("issuer"), max_length=500, blank=True)
@@ -125,6 +129,11 @@ class IdpCertificate(TenantOwnedModel, TimeStampedModel):
         return self.not_before <= at < self.not_after  # type: ignore[operator]
 
 
+class VerificationMethod(models.TextChoices):
+    DNS = "dns", _("DNS TXT record")
+    OPERATOR = "operator", _("Operator")
+
+
 def _verification_token() -> str:
     return "custos-verification=" + secrets.token_urlsafe(24)
 
@@ -143,6 +152,11 @@ class VerifiedDomain(TenantOwnedModel, TimeStampedModel):
         related_name="+",
         verbose_name=_("verified by"),
     )
+    verification_method = models.CharField(
+        _("verified through"), max_length=10, choices=VerificationMethod, blank=True
+    )
+    last_checked_at = models.DateTimeField(_("last DNS check"), null=True, blank=True)
+    last_check_error = models.CharField(_("last DNS check result"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("verified domain")

@@ -10,14 +10,20 @@ is NOT used: the validated claims go to our own federated_sign_in (linking, JIT,
 
 from __future__ import annotations
 
+import base64
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
+import requests
 from django.http import HttpRequest
+from requests.structures import CaseInsensitiveDict
 from social_core.backends.open_id_connect import OpenIdConnectAuth
 from social_core.exceptions import SocialAuthBaseException
+from social_core.utils import http_error
 from social_django.utils import load_strategy
 
 from apps.core.crypto.fields import field_secret_get
+from apps.identity.federation.fetch import FetchRefused, federation_fetch
 from apps.identity.federation.models import IdpConnection
 
 MFA_AMR = {"mfa", "otp", "hwk", "swk", "sms", "fpt", "face", "iris", "retina", "vbm"}
@@ -61,6 +67,60 @@ class TenantOIDCAuth(OpenIdConnectAuth):
         if name in values:
             return values[name]
         return super().setting(name, default)
+
+    def request(  # type: ignore[override]
+        self,
+        url: str,
+        *,
+        method: str = "GET",
+        headers: Any = None,
+        data: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+        auth: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        stage: Any = "user_info",
+    ) -> requests.Response:
+        """Every server-side call of social-core (discovery, JWKS, token endpoint) goes
+        through the SSRF guard instead of a bare `requests` call."""
+        import json as jsonlib
+
+        send_headers = {
+            str(k): v.decode() if isinstance(v, bytes) else str(v)
+            for k, v in dict(headers or {}).items()
+        }
+        send_headers.setdefault("Accept", "application/json")
+        if params:
+            url += ("&" if "?" in url else "?") + urlencode(params, doseq=True)
+        body: bytes | None = None
+        if data is not None:
+            body = urlencode(data, doseq=True).encode()
+            send_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        elif json is not None:
+            body = jsonlib.dumps(json).encode()
+            send_headers.setdefault("Content-Type", "application/json")
+        if isinstance(auth, tuple):
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            send_headers["Authorization"] = f"Basic {token}"
+        elif auth is not None:
+            raise OidcError("unsupported_auth")
+        try:
+            fetched = federation_fetch(
+                method, url, body=body, headers=send_headers, timeout=timeout or 5.0
+            )
+        except FetchRefused as exc:
+            raise OidcError("fetch_refused", f"{urlsplit(url).netloc}: {exc}") from exc
+        response = requests.Response()
+        response.status_code = fetched.status
+        response._content = fetched.body
+        response.headers = CaseInsensitiveDict(fetched.headers)
+        response.url = url
+        response.encoding = "utf-8"
+        try:
+            response.raise_for_status()
+        except requests.HTTPError as exc:
+            raise http_error(self, exc, stage=stage) from exc
+        return response
 
     def do_auth(self, access_token: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Return the validated ID token claims instead of running social's pipeline."""

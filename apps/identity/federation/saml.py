@@ -9,8 +9,9 @@ inside its validity window verifies, so a rotation needs no downtime.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,16 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
+from lxml import etree
+from onelogin.saml2 import xml_utils as onelogin_xml_utils
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.constants import OneLogin_Saml2_Constants
 from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
+from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
+from apps.core.crypto.fields import field_secret_get
 from apps.identity.federation.models import IdpConnection
 
 MFA_AUTHN_CONTEXTS = (
@@ -39,6 +44,34 @@ MFA_AUTHN_CONTEXTS = (
 )
 
 
+# python3-saml compiles the SAML protocol XSD (with the assertion, xmldsig and xenc schemas
+# it imports) on every message it validates — twice for an encrypted assertion. Compiled once
+# per thread instead (lxml schema objects keep an error log, so they are not shared across
+# threads); same validation, same return values.
+_schemas = threading.local()
+
+
+def _validate_xml_cached(xml: Any, schema: str, debug: bool = False) -> Any:
+    try:
+        xml = OneLogin_Saml2_XML.to_etree(xml)
+    except Exception:  # the library's own contract: an error code, not an exception
+        return "unloaded_xml"
+    cache: dict[str, Any] = getattr(_schemas, "compiled", None) or {}
+    _schemas.compiled = cache
+    validator = cache.get(schema)
+    if validator is None:
+        path = Path(onelogin_xml_utils.__file__).parent / "schemas" / schema
+        with path.open() as handle:
+            validator = OneLogin_Saml2_XML._schema_class(etree.parse(handle))
+        cache[schema] = validator
+    if not validator.validate(xml):
+        return "invalid_xml"
+    return xml
+
+
+OneLogin_Saml2_XML.validate_xml = staticmethod(_validate_xml_cached)  # type: ignore[method-assign,assignment]
+
+
 class SamlError(Exception):
     """A SAML message was refused; `reason` is a short code for the audit log."""
 
@@ -48,51 +81,40 @@ class SamlError(Exception):
         self.detail = detail
 
 
-# --- SP key pair (one per deployment; used to decrypt encrypted assertions) ------------------
+# --- SP key pair (one per connection: signs our logout messages, decrypts assertions) -------
 
 
-def _sp_key_paths() -> tuple[Path, Path]:
-    base = Path(
-        getattr(settings, "FEDERATION_SP_KEY_DIR", Path(settings.BASE_DIR) / "var" / "keys")
+def sp_key_generate(common_name: str) -> tuple[str, str]:
+    """A new RSA-2048 key and a self-signed certificate (10 years): (key PEM, cert PEM). SAML
+    uses the certificate only as a key container, so self-signed is what IdPs expect."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=3650))
+        .sign(key, hashes.SHA256())
     )
-    return base / "federation-sp.key", base / "federation-sp.crt"
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-_SP_CACHE: dict[str, tuple[str, str]] = {}
+def sp_key_pair(connection: IdpConnection) -> tuple[str, str]:
+    """(private key PEM, certificate PEM) of the connection, created on first use."""
+    if not connection.sp_certificate or not connection.sp_private_key:
+        from apps.identity.federation.services.config import connection_sp_key_ensure
 
-
-def sp_key_pair() -> tuple[str, str]:
-    """(private key PEM, certificate PEM), created on first use (0600)."""
-    if "pair" in _SP_CACHE:
-        return _SP_CACHE["pair"]
-    key_path, cert_path = _sp_key_paths()
-    if not key_path.exists() or not cert_path.exists():
-        key_path.parent.mkdir(parents=True, exist_ok=True)
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Custos SAML SP")])
-        now = datetime.now(UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now.replace(year=now.year + 10))
-            .sign(key, hashes.SHA256())
-        )
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        key_path.chmod(0o600)
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pair = (key_path.read_text(), cert_path.read_text())
-    _SP_CACHE["pair"] = pair
-    return pair
+        connection_sp_key_ensure(connection=connection)
+    return field_secret_get(connection, "sp_private_key"), connection.sp_certificate
 
 
 # --- Certificates ----------------------------------------------------------------------------
@@ -193,10 +215,17 @@ def valid_certificates(connection: IdpConnection, at: datetime | None = None) ->
 
 
 def saml_settings(
-    connection: IdpConnection, tenant_slug: str, request: HttpRequest | None
+    connection: IdpConnection,
+    tenant_slug: str,
+    request: HttpRequest | None,
+    *,
+    logout: bool = False,
 ) -> OneLogin_Saml2_Settings:
+    """python3-saml settings of one connection. `logout=True` for single logout: then every
+    LogoutRequest/LogoutResponse must carry a valid signature, and ours are signed (the
+    assertion consumer keeps wantMessagesSigned off: there the assertion signature counts)."""
     urls = sp_urls(tenant_slug, request)
-    key, cert = sp_key_pair()
+    key, cert = sp_key_pair(connection)
     idp: dict[str, Any] = {
         "entityId": connection.idp_entity_id or "urn:custos:unconfigured",
         "singleSignOnService": {
@@ -210,10 +239,9 @@ def saml_settings(
             "binding": OneLogin_Saml2_Constants.BINDING_HTTP_REDIRECT,
         }
     certs = valid_certificates(connection)
-    # No valid certificate: a placeholder that can verify nothing (every response refused).
-    idp["x509certMulti"] = {"signing": certs or [cert], "encryption": []}
+    # No valid certificate: a placeholder that can verify nothing (every message refused).
+    idp["x509certMulti"] = {"signing": certs, "encryption": []}
     if not certs:
-        idp["x509certMulti"]["signing"] = []
         idp["certFingerprint"] = "0" * 64
         idp["certFingerprintAlgorithm"] = "sha256"
     data = {
@@ -236,9 +264,9 @@ def saml_settings(
         "idp": idp,
         "security": {
             "authnRequestsSigned": False,
-            "logoutRequestSigned": False,
-            "logoutResponseSigned": False,
-            "wantMessagesSigned": False,
+            "logoutRequestSigned": True,
+            "logoutResponseSigned": True,
+            "wantMessagesSigned": logout,
             "wantAssertionsSigned": True,
             "wantAssertionsEncrypted": False,
             "wantNameId": True,
@@ -258,9 +286,10 @@ def saml_settings(
 
 
 def sp_metadata(connection: IdpConnection | None, tenant_slug: str, request: HttpRequest) -> str:
+    """The SP metadata of a tenant. With a connection: its certificate is published for
+    signing (our logout messages) and, when it accepts encrypted assertions, for encryption."""
     urls = sp_urls(tenant_slug, request)
-    _key, cert = sp_key_pair()
-    sp = {
+    sp: dict[str, Any] = {
         "entityId": urls["entity_id"],
         "assertionConsumerService": {
             "url": urls["acs"],
@@ -271,10 +300,22 @@ def sp_metadata(connection: IdpConnection | None, tenant_slug: str, request: Htt
             "binding": OneLogin_Saml2_Constants.BINDING_HTTP_REDIRECT,
         },
         "NameIDFormat": OneLogin_Saml2_Constants.NAMEID_UNSPECIFIED,
-        "x509cert": cert,
     }
+    encrypted = False
+    if connection is not None:
+        sp["privateKey"], sp["x509cert"] = sp_key_pair(connection)
+        encrypted = connection.accept_encrypted
     xml = OneLogin_Saml2_Settings(
-        {"strict": True, "sp": sp, "security": {"wantAssertionsSigned": True}},
+        {
+            "strict": True,
+            "sp": sp,
+            "security": {
+                "wantAssertionsSigned": True,
+                "wantAssertionsEncrypted": encrypted,
+                "logoutRequestSigned": connection is not None,
+                "wantMessagesSigned": connection is not None,
+            },
+        },
         sp_validation_only=True,
     ).get_sp_metadata()
     return xml.decode() if isinstance(xml, bytes) else xml
@@ -290,6 +331,10 @@ def request_data(request: HttpRequest) -> dict[str, Any]:
         "script_name": request.path,
         "get_data": request.GET.copy(),
         "post_data": request.POST.copy(),
+        # Redirect-binding signatures are checked over the query string as sent (IdPs differ
+        # in URL-encoding; re-encoding the parsed values would break valid signatures).
+        "query_string": request.META.get("QUERY_STRING", ""),
+        "validate_signature_from_qs": True,
     }
 
 
@@ -306,10 +351,18 @@ class SamlLogin:
     assertion_id: str
     not_on_or_after: datetime | None
     in_response_to: str
+    name_id_format: str = ""
+    name_id_nq: str = ""
+    name_id_spnq: str = ""
+    encrypted: bool = False
 
     @property
     def mfa(self) -> bool:
         return any(c in MFA_AUTHN_CONTEXTS for c in self.authn_contexts)
+
+
+# Key transport with RSA PKCS#1 v1.5 is open to Bleichenbacher-style oracles: refused.
+REFUSED_ENCRYPTION_ALGORITHMS = ("http://www.w3.org/2001/04/xmlenc#rsa-1_5",)
 
 
 def acs_process(
@@ -318,52 +371,69 @@ def acs_process(
     tenant_slug: str,
     request: HttpRequest,
     pending_request_ids: list[str],
+    peek: ResponsePeek | None = None,
 ) -> SamlLogin:
-    """Validate a posted SAMLResponse; raise SamlError with a reason code otherwise."""
-    if "SAMLResponse" not in request.POST:
+    """Validate a posted SAMLResponse; raise SamlError with a reason code otherwise. An
+    encrypted assertion is decrypted with the connection's SP key, then verified like a
+    plain one (the signature is inside the encryption)."""
+    from onelogin.saml2.response import OneLogin_Saml2_Response
+
+    raw = request.POST.get("SAMLResponse")
+    if not raw:
         raise SamlError("missing_response")
     if not valid_certificates(connection):
         raise SamlError("no_valid_certificate")
+    peek = peek or response_peek(raw)
+    if peek.malformed:
+        raise SamlError("malformed_response", "not a base64-encoded XML document")
+    encryption = peek.encryption
+    if encryption:
+        if not connection.accept_encrypted:
+            raise SamlError("encrypted_not_accepted")
+        refused = sorted(set(encryption) & set(REFUSED_ENCRYPTION_ALGORITHMS))
+        if refused:
+            raise SamlError("deprecated_encryption", ",".join(refused))
     settings_obj = saml_settings(connection, tenant_slug, request)
-    auth = OneLogin_Saml2_Auth(request_data(request), old_settings=settings_obj)
-    # Find which of our outstanding AuthnRequests this answers (InResponseTo).
-    from onelogin.saml2.response import OneLogin_Saml2_Response
-
     try:
-        parsed = OneLogin_Saml2_Response(settings_obj, request.POST["SAMLResponse"])
+        parsed = OneLogin_Saml2_Response(settings_obj, raw)
         in_response_to = parsed.get_in_response_to() or ""
-    except Exception as exc:
+    except Exception as exc:  # undecryptable or malformed
         raise SamlError("malformed_response", str(exc)[:200]) from exc
-    if parsed.encrypted and not connection.accept_encrypted:
-        raise SamlError("encrypted_not_accepted")
     if in_response_to:
         if in_response_to not in pending_request_ids:
             raise SamlError("unknown_in_response_to")
     elif not connection.allow_idp_initiated:
         raise SamlError("idp_initiated_not_allowed")
     try:
-        auth.process_response(request_id=in_response_to or None)
+        valid = parsed.is_valid(request_data(request), in_response_to or None)
     except Exception as exc:
         raise SamlError("invalid_response", str(exc)[:200]) from exc
-    errors = auth.get_errors()
-    if errors or not auth.is_authenticated():
-        raise SamlError(
-            "invalid_response", (auth.get_last_error_reason() or ",".join(errors))[:300]
-        )
-    subject = auth.get_nameid() or ""
+    if not valid:
+        raise SamlError("invalid_response", str(parsed.get_error() or "")[:300])
+    try:
+        subject = parsed.get_nameid() or ""
+        nq = parsed.get_nameid_nq() or ""
+        spnq = parsed.get_nameid_spnq() or ""
+        name_id_format = parsed.get_nameid_format() or ""
+    except Exception as exc:
+        raise SamlError("missing_subject", str(exc)[:200]) from exc
     if not subject:
         raise SamlError("missing_subject")
-    not_after_ts = auth.get_last_assertion_not_on_or_after()
+    not_after_ts = parsed.get_assertion_not_on_or_after()
     not_after = datetime.fromtimestamp(not_after_ts, UTC) if not_after_ts else None
     return SamlLogin(
         issuer=connection.idp_entity_id,
         subject=subject,
-        attributes={k: [str(x) for x in v] for k, v in (auth.get_attributes() or {}).items()},
-        session_index=auth.get_session_index() or "",
-        authn_contexts=list(auth.get_last_authn_contexts() or []),
-        assertion_id=auth.get_last_assertion_id() or "",
+        attributes={k: [str(x) for x in v] for k, v in (parsed.get_attributes() or {}).items()},
+        session_index=parsed.get_session_index() or "",
+        authn_contexts=list(parsed.get_authn_contexts() or []),
+        assertion_id=parsed.get_assertion_id() or "",
         not_on_or_after=not_after,
         in_response_to=in_response_to,
+        name_id_format=name_id_format,
+        name_id_nq=nq,
+        name_id_spnq=spnq,
+        encrypted=bool(encryption),
     )
 
 
@@ -382,36 +452,150 @@ def fingerprint(pem: str) -> str:
     return hashlib.sha256(pem.encode()).hexdigest()
 
 
-def response_issuer(saml_response_b64: str) -> str:
-    """The Issuer of a posted response (unverified; only used to pick the connection whose
-    certificates will then verify it)."""
+@dataclass(frozen=True)
+class ResponsePeek:
+    """What is read from a posted response before it is verified: its Issuer (to pick the
+    connection whose certificates then verify it) and the encryption algorithms named by an
+    encrypted assertion (refused early when deprecated). Parsed once per request."""
+
+    issuer: str = ""
+    encryption: tuple[str, ...] = ()
+    malformed: bool = False
+
+
+def response_peek(saml_response_b64: str) -> ResponsePeek:
     if not saml_response_b64:
+        return ResponsePeek(malformed=True)
+    try:
+        xml = OneLogin_Saml2_Utils.b64decode(saml_response_b64)
+        doc = OneLogin_Saml2_XML.to_etree(xml)
+    except Exception:  # not base64 / not XML: the caller refuses
+        return ResponsePeek(malformed=True)
+    nodes = OneLogin_Saml2_XML.query(doc, "/samlp:Response/saml:Issuer") or (
+        OneLogin_Saml2_XML.query(doc, "/samlp:Response/saml:Assertion/saml:Issuer")
+    )
+    issuer = OneLogin_Saml2_XML.element_text(nodes[0]).strip() if nodes else ""
+    methods = OneLogin_Saml2_XML.query(
+        doc, "/samlp:Response/saml:EncryptedAssertion//xenc:EncryptionMethod"
+    )
+    return ResponsePeek(
+        issuer=issuer or "", encryption=tuple(str(n.get("Algorithm", "")) for n in methods)
+    )
+
+
+def response_issuer(saml_response_b64: str) -> str:
+    """The Issuer of a posted response (unverified)."""
+    return response_peek(saml_response_b64).issuer
+
+
+# --- Single logout (HTTP-Redirect binding, signed both ways) -------------------------------
+
+
+def logout_message_issuer(get_data: Any) -> str:
+    """The Issuer of a redirect-binding LogoutRequest/LogoutResponse (unverified: it picks
+    the connection whose certificates then verify the signature)."""
+    raw = get_data.get("SAMLRequest") or get_data.get("SAMLResponse") or ""
+    if not raw:
         return ""
     try:
         from onelogin.saml2.utils import OneLogin_Saml2_XML
 
-        xml = OneLogin_Saml2_Utils.b64decode(saml_response_b64)
-        doc = OneLogin_Saml2_XML.to_etree(xml)
-        nodes = OneLogin_Saml2_XML.query(doc, "/samlp:Response/saml:Issuer") or (
-            OneLogin_Saml2_XML.query(doc, "/samlp:Response/saml:Assertion/saml:Issuer")
-        )
+        doc = OneLogin_Saml2_XML.to_etree(OneLogin_Saml2_Utils.decode_base64_and_inflate(raw))
+        nodes = OneLogin_Saml2_XML.query(doc, "/*/saml:Issuer")
         return OneLogin_Saml2_XML.element_text(nodes[0]).strip() if nodes else ""
     except Exception:  # malformed input: no issuer, the caller refuses
         return ""
 
 
-def sls_process(
-    *, connection: IdpConnection, tenant_slug: str, request: HttpRequest, logout: Any
-) -> str | None:
-    """Handle a LogoutRequest or LogoutResponse from the IdP: '' or a redirect URL when
-    valid (the local session is ended), None when refused."""
+def logout_request_url(
+    *,
+    connection: IdpConnection,
+    tenant_slug: str,
+    request: HttpRequest,
+    name_id: str,
+    session_index: str,
+    name_id_format: str = "",
+    nq: str = "",
+    spnq: str = "",
+    relay_state: str = "",
+) -> tuple[str, str]:
+    """SP-initiated single logout: (redirect URL carrying our signed LogoutRequest, its id)."""
+    if not connection.slo_url:
+        raise SamlError("no_slo_endpoint")
     auth = OneLogin_Saml2_Auth(
-        request_data(request), old_settings=saml_settings(connection, tenant_slug, request)
+        request_data(request),
+        old_settings=saml_settings(connection, tenant_slug, request, logout=True),
+    )
+    url = auth.logout(
+        return_to=relay_state or None,
+        name_id=name_id,
+        session_index=session_index or None,
+        name_id_format=name_id_format or None,
+        nq=nq or None,
+        spnq=spnq or None,
+    )
+    return url, auth.get_last_request_id()
+
+
+@dataclass
+class SloOutcome:
+    """What the SLS made of a message: a LogoutResponse to our request, or an IdP-initiated
+    LogoutRequest (then `redirect_url` carries our signed LogoutResponse)."""
+
+    kind: str  # "response" | "request"
+    message_id: str
+    redirect_url: str = ""
+    name_id: str = ""
+    session_indexes: list[str] = field(default_factory=list)
+    not_on_or_after: datetime | None = None
+
+
+def sls_process(
+    *,
+    connection: IdpConnection,
+    tenant_slug: str,
+    request: HttpRequest,
+    pending_logout_id: str | None,
+) -> SloOutcome:
+    """Verify a LogoutResponse (it must answer `pending_logout_id`) or an IdP-initiated
+    LogoutRequest (signature, issuer, destination, NotOnOrAfter). Raises SamlError."""
+    from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
+
+    get_data = request.GET
+    if "SAMLResponse" in get_data:
+        if not pending_logout_id:
+            raise SamlError("unsolicited_logout_response")
+        kind = "response"
+    elif "SAMLRequest" in get_data:
+        kind = "request"
+    else:
+        raise SamlError("missing_logout_message")
+    if not valid_certificates(connection):
+        raise SamlError("no_valid_certificate")
+    auth = OneLogin_Saml2_Auth(
+        request_data(request),
+        old_settings=saml_settings(connection, tenant_slug, request, logout=True),
     )
     try:
-        url = auth.process_slo(delete_session_cb=logout)
-    except Exception:
-        return None
-    if auth.get_errors():
-        return None
-    return url or ""
+        url = auth.process_slo(keep_local_session=True, request_id=pending_logout_id)
+    except Exception as exc:
+        raise SamlError("invalid_logout", str(exc)[:200]) from exc
+    errors = auth.get_errors()
+    if errors:
+        reason = "logout_not_success" if "logout_not_success" in errors else "invalid_logout"
+        raise SamlError(reason, (auth.get_last_error_reason() or ",".join(errors))[:300])
+    outcome = SloOutcome(kind=kind, message_id=auth.get_last_message_id() or "")
+    if kind == "request":
+        xml = auth.get_last_request_xml()
+        outcome.redirect_url = url or ""
+        outcome.name_id = OneLogin_Saml2_Logout_Request.get_nameid(xml) or ""
+        outcome.session_indexes = list(OneLogin_Saml2_Logout_Request.get_session_indexes(xml))
+        from onelogin.saml2.utils import OneLogin_Saml2_XML
+
+        doc = OneLogin_Saml2_XML.to_etree(xml)
+        nooa = doc.get("NotOnOrAfter")
+        if nooa:
+            outcome.not_on_or_after = datetime.fromtimestamp(
+                OneLogin_Saml2_Utils.parse_SAML_to_time(nooa), UTC
+            )
+    return outcome

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, When
 
 from apps.core.tenancy import tenant_context, unscoped
 from apps.identity.federation.models import (
@@ -44,6 +44,35 @@ def saml_connection_for_issuer(*, tenant: Tenant, issuer: str) -> IdpConnection 
             .prefetch_related("certificates")
             .first()
         )
+
+
+def saml_connection_single(*, tenant: Tenant) -> IdpConnection | None:
+    """The tenant's active SAML connection when it has exactly one."""
+    with tenant_context(tenant):
+        rows = list(
+            IdpConnection.objects.filter(kind=ConnectionKind.SAML, status=ConnectionStatus.ACTIVE)
+            .select_related("tenant")
+            .prefetch_related("certificates")[:2]
+        )
+    return rows[0] if len(rows) == 1 else None
+
+
+def saml_connection_for_metadata(
+    *, tenant: Tenant, connection_id: Any = None
+) -> IdpConnection | None:
+    """The SAML connection whose SP certificate the metadata publishes: the one asked for, or
+    the tenant's first (active ones first; a draft connection needs its metadata too)."""
+    with tenant_context(tenant):
+        qs = IdpConnection.objects.filter(kind=ConnectionKind.SAML).exclude(
+            status=ConnectionStatus.DISABLED
+        )
+        if connection_id:
+            try:
+                qs = qs.filter(pk=int(connection_id))
+            except (TypeError, ValueError):
+                return None
+        active_first = Case(When(status=ConnectionStatus.ACTIVE, then=0), default=1)
+        return qs.select_related("tenant").order_by(active_first, "pk").first()
 
 
 def domain_is_verified(*, tenant: Any, domain: str) -> bool:

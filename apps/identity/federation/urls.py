@@ -22,5 +22,11 @@ urlpatterns = [
     path("connections/<int:connection_id>/rules/", views.rules, name="rules"),
     path("rules/<int:rule_id>/delete/", views.rule_delete, name="rule_delete"),
     path("domains/<int:domain_id>/remove/", views.domain_remove, name="domain_remove"),
+    path("domains/<int:domain_id>/verify/", views.domain_verify, name="domain_verify"),
+    path(
+        "connections/<int:connection_id>/sp-key/rotate/",
+        views.sp_key_rotate,
+        name="sp_key_rotate",
+    ),
     path("conflicts/<int:conflict_id>/resolve/", views.conflict_resolve, name="conflict_resolve"),
 ]

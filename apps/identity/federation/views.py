@@ -87,6 +87,7 @@ def _save_connection(
             "metadata_url",
             "metadata_refresh_hours",
             "allow_idp_initiated",
+            "accept_encrypted",
             "issuer",
             "client_id",
             "scopes",
@@ -122,6 +123,23 @@ def _save_connection(
     return conn
 
 
+def _sp_certificate_info(connection: IdpConnection | None) -> saml.CertInfo | None:
+    if connection is None or connection.kind != ConnectionKind.SAML:
+        return None
+    if not connection.sp_certificate:
+        return None
+    return saml.certificate_parse(connection.sp_certificate)
+
+
+def _metadata_url(request: HttpRequest, connection: IdpConnection | None) -> str:
+    if connection is None or connection.kind != ConnectionKind.SAML:
+        return ""
+    from django.urls import reverse
+
+    url = reverse("federation_public:saml_metadata", args=[connection.tenant.slug])
+    return f"{saml.base_url(request)}{url}?connection={connection.pk}"
+
+
 @require_http_methods(["GET", "POST"])
 @tenant_admin_required
 def connection_edit(
@@ -141,6 +159,7 @@ def connection_edit(
                 "metadata_url",
                 "metadata_refresh_hours",
                 "allow_idp_initiated",
+                "accept_encrypted",
                 "issuer",
                 "client_id",
                 "scopes",
@@ -173,6 +192,8 @@ def connection_edit(
             "cert_form": cert_form,
             "certificates": connection.certificates.all() if connection else [],
             "has_secret": bool(connection and connection.client_secret),
+            "sp_certificate": _sp_certificate_info(connection),
+            "metadata_url": _metadata_url(request, connection),
         },
         status=400 if form.errors else 200,
     )
@@ -214,6 +235,34 @@ def domain_remove(request: HttpRequest, tenant_slug: str, domain_id: int) -> Htt
     services.domain_remove(actor=request.user, domain=domain)
     messages.success(request, _("Domain removed."))
     return redirect("federation:home", tenant_slug=tenant_slug)
+
+
+@require_POST
+@tenant_admin_required
+def domain_verify(request: HttpRequest, tenant_slug: str, domain_id: int) -> HttpResponse:
+    """Look the domain's TXT record up in the DNS now."""
+    domain = get_object_or_404(VerifiedDomain, pk=domain_id)
+    try:
+        services.domain_verify_dns(actor=request.user, domain=domain)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Domain %(domain)s verified.") % {"domain": domain.domain})
+    return redirect("federation:home", tenant_slug=tenant_slug)
+
+
+@require_POST
+@tenant_admin_required
+def sp_key_rotate(request: HttpRequest, tenant_slug: str, connection_id: int) -> HttpResponse:
+    connection = get_object_or_404(IdpConnection, pk=connection_id, kind=ConnectionKind.SAML)
+    services.connection_sp_key_rotate(actor=request.user, connection=connection)
+    messages.success(
+        request,
+        _("New SP key created. Give your identity provider the new SP metadata now."),
+    )
+    return redirect(
+        "federation:connection_edit", tenant_slug=tenant_slug, connection_id=connection.pk
+    )
 
 
 @require_http_methods(["GET", "POST"])

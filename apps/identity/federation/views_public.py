@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.db import transaction
@@ -40,6 +41,8 @@ MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 SAML_REQUESTS_KEY = "federation_saml_requests"
 IDP_MFA_SESSION_KEY = "federation_mfa"
 RELAY_KEY = "federation_next"
+SAML_SESSION_KEY = "federation_saml_session"
+SLO_PENDING_KEY = "federation_saml_logout"
 
 
 def _error(request: HttpRequest, message: str, status: int = 403) -> HttpResponse:
@@ -115,10 +118,11 @@ def _complete(
     user = result.user
     next_url = _safe_next(request, request.session.pop(RELAY_KEY, "")) or ""
     trusted = connection.mfa_policy == MfaPolicy.TRUST_IDP and login.mfa
+    has_device = False if trusted else user_has_device(user)
     needs_second = connection.mfa_policy == MfaPolicy.REQUIRE_TOTP or (
-        not trusted and (mfa_required_for(user) or user_has_device(user))
+        not trusted and (has_device or mfa_required_for(user))
     )
-    if needs_second and user_has_device(user):
+    if needs_second and (has_device or user_has_device(user)):
         identity_views._pending_start(request, user, next_url)
         request.session["auth_method"] = login.method
         return redirect("identity:login_mfa")
@@ -144,10 +148,16 @@ def _complete(
 
 @require_GET
 def saml_metadata(request: HttpRequest, org: str) -> HttpResponse:
+    """The tenant's SP metadata; with `?connection=<id>` (tenants with several SAML
+    connections) the certificate of that connection, else of the tenant's first one."""
     tenant = _tenant(org)
     if tenant is None:
         return _error(request, _("Unknown organisation."), 404)
-    xml = saml.sp_metadata(None, tenant.slug, request)
+    connection = selectors.saml_connection_for_metadata(
+        tenant=tenant, connection_id=request.GET.get("connection")
+    )
+    with tenant_context(tenant):
+        xml = saml.sp_metadata(connection, tenant.slug, request)
     return HttpResponse(xml, content_type="application/samlmetadata+xml")
 
 
@@ -179,8 +189,13 @@ def saml_acs(request: HttpRequest, org: str) -> HttpResponse:
     tenant = _tenant(org)
     if tenant is None:
         return _error(request, _("Unknown organisation."), 404)
-    issuer = saml.response_issuer(request.POST.get("SAMLResponse", ""))
+    peek = saml.response_peek(request.POST.get("SAMLResponse", ""))
+    issuer = peek.issuer
     connection = selectors.saml_connection_for_issuer(tenant=tenant, issuer=issuer)
+    if connection is None and not issuer:
+        # An encrypted assertion hides its Issuer and the Response's own is optional: the
+        # tenant's only SAML connection is then the one whose certificates must verify it.
+        connection = selectors.saml_connection_single(tenant=tenant)
     if connection is None:
         return _refuse(
             request,
@@ -199,6 +214,7 @@ def saml_acs(request: HttpRequest, org: str) -> HttpResponse:
                 tenant_slug=tenant.slug,
                 request=request,
                 pending_request_ids=pending,
+                peek=peek,
             )
             if parsed.in_response_to:
                 request.session[SAML_REQUESTS_KEY] = [
@@ -229,16 +245,11 @@ def saml_acs(request: HttpRequest, org: str) -> HttpResponse:
             method="saml",
             status=400,
         )
-    request.session["federation_saml_session"] = {
-        "tenant": tenant.slug,
-        "name_id": parsed.subject,
-        "session_index": parsed.session_index,
-    }
     attributes: dict[str, Any] = dict(parsed.attributes)
     attributes.setdefault("name_id", [parsed.subject])
     if "@" in parsed.subject:
         attributes.setdefault("email", [parsed.subject])
-    return _complete(
+    response = _complete(
         request,
         connection=connection,
         login=services.FederatedLogin(
@@ -249,35 +260,171 @@ def saml_acs(request: HttpRequest, org: str) -> HttpResponse:
             mfa=parsed.mfa,
         ),
     )
+    if response.status_code == 302:
+        # What a LogoutRequest to the IdP has to name, and what an IdP-initiated one must
+        # match before it ends this session.
+        request.session[SAML_SESSION_KEY] = {
+            "tenant": tenant.slug,
+            "connection": connection.pk,
+            "name_id": parsed.subject,
+            "name_id_format": parsed.name_id_format,
+            "nq": parsed.name_id_nq,
+            "spnq": parsed.name_id_spnq,
+            "session_index": parsed.session_index,
+        }
+    return response
+
+
+def saml_logout_redirect(request: HttpRequest) -> HttpResponse | None:
+    """SP-initiated single logout, called by the sign-out view: when this session came from
+    a SAML IdP that has a logout endpoint, end the local session now and send the browser to
+    the IdP with our signed LogoutRequest. None when there is nothing to do at an IdP (the
+    caller then signs out locally as usual)."""
+    info = request.session.get(SAML_SESSION_KEY)
+    if not isinstance(info, dict):
+        return None
+    tenant = _tenant(str(info.get("tenant", "")))
+    if tenant is None:
+        return None
+    connection = selectors.active_connection(
+        tenant=tenant, kind=ConnectionKind.SAML, connection_id=info.get("connection")
+    )
+    if connection is None or not connection.slo_url:
+        return None
+    user = request.user
+    try:
+        with tenant_context(tenant):
+            url, request_id = saml.logout_request_url(
+                connection=connection,
+                tenant_slug=tenant.slug,
+                request=request,
+                name_id=str(info.get("name_id", "")),
+                session_index=str(info.get("session_index", "")),
+                name_id_format=str(info.get("name_id_format", "")),
+                nq=str(info.get("nq", "")),
+                spnq=str(info.get("spnq", "")),
+                relay_state=saml.base_url(request) + reverse("identity:login"),
+            )
+    except saml.SamlError as exc:
+        services.saml_logout_record(
+            connection=connection,
+            tenant=tenant.pk,
+            action="federation.logout.refused",
+            user=user,
+            details={"direction": "sp_initiated", "reason": exc.reason},
+        )
+        return None
+    services.saml_logout_record(
+        connection=connection,
+        tenant=tenant.pk,
+        action="federation.logout.requested",
+        user=user,
+        details={"request_id": request_id, "name_id": str(info.get("name_id", ""))},
+    )
+    # The local session ends here, whatever the IdP answers (or if it never answers).
+    auth_logout(request)
+    request.session[SLO_PENDING_KEY] = {
+        "tenant": tenant.slug,
+        "connection": connection.pk,
+        "request_id": request_id,
+    }
+    return HttpResponseRedirect(url)
 
 
 @never_cache
 @require_GET
 def saml_sls(request: HttpRequest, org: str) -> HttpResponse:
+    """Single logout service (HTTP-Redirect): the IdP's LogoutResponse to our LogoutRequest,
+    or an IdP-initiated LogoutRequest, which ends the local session it names and is answered
+    with our signed LogoutResponse. Unsigned, badly signed, expired, replayed or unsolicited
+    messages are refused (400) and audited."""
     tenant = _tenant(org)
     if tenant is None:
         return _error(request, _("Unknown organisation."), 404)
-    connection = selectors.active_connection(tenant=tenant, kind=ConnectionKind.SAML)
+    pending = request.session.get(SLO_PENDING_KEY)
+    pending = pending if isinstance(pending, dict) and pending.get("tenant") == org else {}
+    is_response = "SAMLResponse" in request.GET
+    connection = None
+    if is_response and pending:
+        connection = selectors.active_connection(
+            tenant=tenant, kind=ConnectionKind.SAML, connection_id=pending.get("connection")
+        )
     if connection is None:
-        return _error(request, _("This organisation has no active SAML connection."), 404)
-    with tenant_context(tenant):
-        url = saml.sls_process(
-            connection=connection,
-            tenant_slug=tenant.slug,
-            request=request,
-            logout=lambda: auth_logout(request),
+        connection = selectors.saml_connection_for_issuer(
+            tenant=tenant, issuer=saml.logout_message_issuer(request.GET)
         )
-    if url is None:
-        return _refuse(
+
+    def refused(reason: str, detail: str = "") -> HttpResponse:
+        services.saml_logout_record(
+            connection=connection,
+            tenant=tenant.pk,
+            action="federation.logout.refused",
+            user=request.user,
+            details={"reason": reason, "detail": detail[:300]},
+        )
+        return _error(
             request,
-            tenant=tenant,
-            connection=connection,
-            reason="invalid_logout",
-            detail="",
-            method="saml",
-            status=400,
+            _("The sign-out message from your identity provider was refused (%(reason)s).")
+            % {"reason": reason},
+            400,
         )
-    return HttpResponseRedirect(url or reverse("identity:login"))
+
+    if connection is None:
+        return refused("unknown_issuer")
+    try:
+        with tenant_context(tenant):
+            outcome = saml.sls_process(
+                connection=connection,
+                tenant_slug=tenant.slug,
+                request=request,
+                pending_logout_id=str(pending.get("request_id") or "") if is_response else None,
+            )
+            if outcome.kind == "request":
+                services.logout_request_mark_used(
+                    connection=connection,
+                    message_id=outcome.message_id,
+                    not_on_or_after=outcome.not_on_or_after,
+                )
+    except saml.SamlError as exc:
+        return refused(exc.reason, exc.detail)
+    except services.FederatedSignInRefused as exc:
+        return refused(exc.reason)
+    if outcome.kind == "response":
+        request.session.pop(SLO_PENDING_KEY, None)
+        if request.user.is_authenticated:
+            auth_logout(request)
+        services.saml_logout_record(
+            connection=connection,
+            tenant=tenant.pk,
+            action="federation.logout.completed",
+            details={"response_id": outcome.message_id},
+        )
+        messages.success(request, _("You have been signed out."))
+        return redirect("identity:login")
+    info = request.session.get(SAML_SESSION_KEY)
+    info = info if isinstance(info, dict) else {}
+    matches = (
+        request.user.is_authenticated
+        and info.get("tenant") == tenant.slug
+        and info.get("connection") == connection.pk
+        and info.get("name_id") == outcome.name_id
+        and (not outcome.session_indexes or info.get("session_index") in outcome.session_indexes)
+    )
+    user = request.user if matches else None
+    if matches:
+        auth_logout(request)
+    services.saml_logout_record(
+        connection=connection,
+        tenant=tenant.pk,
+        action="federation.logout.idp_initiated",
+        user=user,
+        details={
+            "request_id": outcome.message_id,
+            "name_id": outcome.name_id,
+            "session_ended": bool(matches),
+        },
+    )
+    return HttpResponseRedirect(outcome.redirect_url or reverse("identity:login"))
 
 
 # --- OIDC ------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -40,10 +40,43 @@ _buffer_since = 0.0
 _buffer_lock = threading.Lock()
 
 
+def _insert_one_message(record: ApiCallRecord) -> bool:
+    """On PostgreSQL in autocommit mode: the cross-tenant scope setting and the INSERT in one
+    message — one implicit transaction and one round trip instead of BEGIN / set_config /
+    INSERT / COMMIT (the technique of the API-key lookup in services/authn.py). False when
+    not applicable (another database, inside a transaction): the caller uses the ORM."""
+    from django.db import connections
+
+    connection = connections[ApiCallRecord.objects.db]
+    if not (
+        connection.vendor == "postgresql"
+        and connection.get_autocommit()
+        and not connection.in_atomic_block
+    ):
+        return False
+    import psycopg
+    from django.db.models.sql import InsertQuery
+
+    from apps.core.db.base import SET_SCOPE_SQL
+
+    query = InsertQuery(ApiCallRecord)
+    query.insert_values(
+        [f for f in ApiCallRecord._meta.concrete_fields if not f.primary_key], [record]
+    )
+    sql, params = query.get_compiler(connection=connection).as_sql()[0]
+    with connection.cursor() as cursor:
+        if not isinstance(cursor.cursor, psycopg.ClientCursor):
+            return False
+        cursor.execute(f"{SET_SCOPE_SQL}; {sql}", ["", "on", *params])
+    return True
+
+
 def _write(records: list[ApiCallRecord]) -> None:
     if not records:
         return
     try:
+        if len(records) == 1 and _insert_one_message(records[0]):
+            return
         with unscoped(reason="API call log: rows of many tenants"), transaction.atomic():
             ApiCallRecord.objects.bulk_create(records)
     except Exception:  # the log must never break the API
@@ -105,6 +138,15 @@ atexit.register(call_log_flush)
 def _window_count(name: str, window: int) -> int:
     bucket = int(time.time() // window)
     key = f"custos:misuse:{name}:{bucket}"
+    backend = caches["default"]
+    if type(backend).__name__ == "RedisCache":
+        # One round trip: INCR creates the counter, EXPIRE NX sets its lifetime once.
+        full_key = backend.make_and_validate_key(key)
+        client = backend._cache.get_client(full_key, write=True)  # type: ignore[attr-defined]
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(full_key)
+        pipe.expire(full_key, window + 5, nx=True)
+        return int(pipe.execute()[0])
     cache.add(key, 0, timeout=window + 5)
     try:
         return int(cache.incr(key))

@@ -139,6 +139,16 @@ def webhook_endpoint_rotate_secret(
             target=locked,
             details={"overlap_hours": hours},
         )
+        from apps.integrations.models import SharedCredentialKind
+        from apps.integrations.services.offboarding import rotation_marks_resolve
+
+        rotation_marks_resolve(
+            actor=actor,
+            tenant=tenant,
+            kind=SharedCredentialKind.WEBHOOK_SECRET,
+            object_id=locked.pk,
+            how="webhook secret rotated",
+        )
     return IssuedEndpoint(endpoint=locked, secret=OneTimeSecret(secret))
 
 

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.core.exceptions import Conflict, DomainError
 from apps.licenses.conf import conf
+from apps.licenses.fastsql import autocommit_statement, idempotency_claim_sql
 from apps.licenses.models import IdempotencyRecord, IdempotencyState
 
 MAX_KEY_LENGTH = 200
@@ -71,14 +72,23 @@ def idempotency_begin(*, tenant: Any, scope: str, key: str, digest: str) -> Begu
     """Claim `key` (raises IdempotencyMismatch / IdempotencyInFlight), or return the finished
     record for a replay. Runs in autocommit: the claim is visible to other requests at once."""
     key = key_clean(key)
-    try:
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(
-                tenant=tenant, scope=scope, key=key, request_hash=digest
-            )
-        return Begun(record, replay=False)
-    except IntegrityError:
-        pass
+    record = IdempotencyRecord(tenant=tenant, scope=scope, key=key, request_hash=digest)
+    if connections[IdempotencyRecord.objects.db].vendor == "postgresql":
+        # One round trip: INSERT … ON CONFLICT DO NOTHING RETURNING id, with the scope setting,
+        # committed at once (the claim must be visible to a concurrent request).
+        sql, params = idempotency_claim_sql(record)
+        row = autocommit_statement(sql, params)
+        if row is not None:
+            record.pk = row[0]
+            record._state.adding = False
+            return Begun(record, replay=False)
+    else:
+        try:
+            with transaction.atomic():
+                record.save(force_insert=True)
+            return Begun(record, replay=False)
+        except IntegrityError:
+            pass
     record = IdempotencyRecord.objects.get(scope=scope, key=key)
     if record.request_hash != digest:
         raise IdempotencyMismatch

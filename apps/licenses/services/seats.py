@@ -225,6 +225,70 @@ def _claim_one(pool: LicensePool) -> bool:
     return True
 
 
+_POOL_CLAIM_SQL = (
+    "UPDATE licenses_licensepool p SET used = p.used + 1 FROM licenses_product pr "
+    "WHERE pr.id = p.product_id AND p.tenant_id = %(tenant)s AND p.id = ("
+    " SELECT c.id FROM licenses_licensepool c"
+    " JOIN licenses_product cp ON cp.id = c.product_id"
+    " WHERE c.tenant_id = %(tenant)s AND cp.key = %(key)s AND cp.is_active"
+    " AND NOT c.is_reserve AND c.closed_at IS NULL"
+    " AND ((%(loc)s <> '' AND lower(c.location) = %(loc)s) OR c.location = '')"
+    " ORDER BY (%(loc)s <> '' AND lower(c.location) = %(loc)s) DESC, c.id LIMIT 1)"
+    " AND p.closed_at IS NULL AND NOT p.is_reserve AND ("
+    "(NOT p.hard_stop AND p.used < p.capacity) OR "
+    "(p.hard_stop AND p.used < (p.capacity * p.utilisation_cap_percent) / 100)) "
+    "RETURNING {columns}, pr.id, pr.key, pr.name"
+)
+_pool_claim_plans: dict[str, tuple[str, list[Any], list[str]]] = {}
+
+
+def _pool_claim_plan(conn: Any) -> tuple[str, list[Any], list[str]]:
+    plan = _pool_claim_plans.get(conn.vendor)
+    if plan is None:
+        fields = list(LicensePool._meta.concrete_fields)
+        columns = ", ".join(f"p.{conn.ops.quote_name(f.column)}" for f in fields)
+        converters = []
+        for f in fields:
+            col = f.get_col("p")
+            converters.append((col, conn.ops.get_db_converters(col) + col.get_db_converters(conn)))
+        plan = (_POOL_CLAIM_SQL.format(columns=columns), converters, [f.attname for f in fields])
+        _pool_claim_plans[conn.vendor] = plan
+    return plan
+
+
+def pool_claim(*, tenant: Tenant, product_key: str, location: str = "") -> LicensePool | None:
+    """The hot path of onboarding on PostgreSQL: choose the pool as `pool_for` does (the
+    location's own pool, else the product's default pool) and take one seat of it, in ONE
+    statement (the same conditional UPDATE as `_claim_one`, so the same guarantee: never over
+    the limit, serialised on the pool row). Returns the pool with its new counters and its
+    product loaded, or None when that did not work out for any reason (no such product or
+    pool, a location served by a single other pool, the pool full): the caller then takes the
+    careful path (`pool_for` + `seat_allocate`), which says precisely why. Call inside the
+    transaction that inserts the seat; the caller's `seat_allocate(..., claimed=True)` does."""
+    if connection.vendor != "postgresql":
+        return None
+    sql, converters, names = _pool_claim_plan(connection)
+    with tenant_context(tenant), connection.cursor() as cursor:
+        cursor.execute(
+            sql, {"tenant": tenant.pk, "key": product_key, "loc": location.strip().lower()}
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = []
+    for value, (col, funcs) in zip(row[: len(names)], converters, strict=True):
+        for func in funcs:
+            value = func(value, col, connection)
+        values.append(value)
+    pool = LicensePool.from_db(connection.alias, names, values)
+    product_id, key, name = row[len(names) :]
+    product = Product(id=product_id, tenant_id=tenant.pk, key=key, name=name, is_active=True)
+    product._state.adding = False
+    product._state.db = connection.alias
+    LicensePool._meta.get_field("product").set_cached_value(pool, product)
+    return pool
+
+
 def seat_allocate(
     *,
     actor: Any,
@@ -238,12 +302,17 @@ def seat_allocate(
     new_user: bool = False,
     savepoint: bool = True,
     audit: bool = True,
+    claimed: bool = False,
 ) -> Seat:
     """One seat of `pool` for `user`. Idempotent: the user's existing active seat of the
     product (or the seat made under the same idempotency key) is returned as it is.
     Raises PoolExhausted when the pool (or its hard-stop cap) is full. `audit=False` only for
     callers that record the seat in their own event in the same transaction (the joiner's
-    `user.joined` lists the seats and pools)."""
+    `user.joined` lists the seats and pools). `claimed=True`: `pool` came from `pool_claim`,
+    which took the seat already, for a user created in this transaction; a refusal here (not
+    eligible) must roll back the caller's whole transaction, so no savepoint is allowed."""
+    if claimed and (savepoint or not new_user or not transaction.get_connection().in_atomic_block):
+        raise ValueError("claimed=True: a new user, inside the caller's transaction, no savepoint")
     if check_permission:
         require_manager(actor=actor, tenant=tenant)
     with tenant_context(tenant), transaction.atomic(savepoint=savepoint):
@@ -274,7 +343,7 @@ def seat_allocate(
                 % {"role": role or "—", "pool": pool.name},
                 code="not_eligible",
             )
-        if not _claim_one(pool):
+        if not claimed and not _claim_one(pool):
             pool.refresh_from_db(fields=["used", "capacity"])
             raise PoolExhausted(pool)
         now = timezone.now()
@@ -729,6 +798,7 @@ def seat_get(*, tenant: Tenant, seat_id: int) -> Seat:
 __all__ = [
     "PoolExhausted",
     "UnknownProduct",
+    "pool_claim",
     "pool_for",
     "reserve_draw",
     "seat_allocate",

@@ -12,9 +12,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.core.audit.services import audit_event_record
+from apps.core.crypto.fields import field_secret_set
 from apps.core.exceptions import PermissionDenied
 from apps.core.tenancy import tenant_context
-from apps.identity.federation import saml
+from apps.identity.federation import dns, saml
+from apps.identity.federation.dns import TxtResolver
 from apps.identity.federation.models import (
     ConflictStatus,
     ConnectionKind,
@@ -23,6 +25,7 @@ from apps.identity.federation.models import (
     IdentityConflict,
     IdpCertificate,
     IdpConnection,
+    VerificationMethod,
     VerifiedDomain,
 )
 from apps.identity.federation.services.common import (
@@ -88,6 +91,11 @@ def connection_save(
             raise FederationError(_("An active OIDC connection needs an issuer and client id."))
         if connection.metadata_url and connection.metadata_refresh_due is None:
             connection.metadata_refresh_due = timezone.now()
+        if connection.kind == ConnectionKind.SAML and not connection.sp_certificate:
+            key_pem, connection.sp_certificate = saml.sp_key_generate(
+                f"Custos SAML SP {tenant.slug}"
+            )
+            connection.sp_private_key = key_pem  # encrypted by the field on save
         try:
             with transaction.atomic():
                 connection.save()
@@ -103,6 +111,58 @@ def connection_save(
                 "idp_entity_id": connection.idp_entity_id,
                 "issuer": connection.issuer,
                 "client_secret_changed": client_secret is not None,
+            },
+        )
+    return connection
+
+
+def connection_sp_key_ensure(*, connection: IdpConnection) -> IdpConnection:
+    """Give a connection its SP key pair if it has none yet (connections made before keys
+    were per connection). Idempotent under races: the first writer wins, the others reload."""
+    if connection.sp_certificate and connection.sp_private_key:
+        return connection
+    key_pem, cert_pem = saml.sp_key_generate(f"Custos SAML SP {connection.tenant.slug}")
+    with tenant_context(connection.tenant), transaction.atomic():
+        field_secret_set(connection, "sp_private_key", key_pem)
+        IdpConnection.objects.filter(pk=connection.pk, sp_certificate="").update(
+            sp_private_key=connection.sp_private_key, sp_certificate=cert_pem
+        )
+        fresh = IdpConnection.objects.values("sp_private_key", "sp_certificate").get(
+            pk=connection.pk
+        )
+        connection.sp_private_key = fresh["sp_private_key"]
+        connection.sp_certificate = fresh["sp_certificate"]
+        if fresh["sp_certificate"] == cert_pem:
+            audit_event_record(
+                action="federation.sp_key.created",
+                target=connection,
+                details={"fingerprint": saml.certificate_parse(cert_pem).fingerprint},
+            )
+    return connection
+
+
+@transaction.atomic
+def connection_sp_key_rotate(*, actor: Any, connection: IdpConnection) -> IdpConnection:
+    """A new SP key pair (e.g. after a suspected key compromise). The IdP must import the new
+    SP metadata: until then it encrypts for the old key and those sign-ins fail."""
+    _require_admin(actor, connection.tenant)
+    old = (
+        saml.certificate_parse(connection.sp_certificate).fingerprint
+        if (connection.sp_certificate)
+        else ""
+    )
+    key_pem, cert_pem = saml.sp_key_generate(f"Custos SAML SP {connection.tenant.slug}")
+    with tenant_context(connection.tenant):
+        connection.sp_private_key = key_pem
+        connection.sp_certificate = cert_pem
+        connection.save(update_fields=["sp_private_key", "sp_certificate", "updated_at"])
+        audit_event_record(
+            action="federation.sp_key.rotated",
+            actor=actor,
+            target=connection,
+            details={
+                "old_fingerprint": old,
+                "new_fingerprint": saml.certificate_parse(cert_pem).fingerprint,
             },
         )
     return connection
@@ -167,11 +227,11 @@ def metadata_import(
 
 
 def metadata_fetch(url: str) -> bytes:
-    from apps.integrations.netfetch import OutboundError, outbound_request
+    from apps.identity.federation.fetch import FetchRefused, federation_fetch
 
     try:
-        response = outbound_request("GET", url, max_bytes=METADATA_MAX_BYTES, timeout=10)
-    except OutboundError as exc:
+        response = federation_fetch("GET", url, max_bytes=METADATA_MAX_BYTES, timeout=10)
+    except FetchRefused as exc:
         raise FederationError(
             _("The metadata URL could not be fetched: %(why)s") % {"why": exc}
         ) from exc
@@ -179,7 +239,7 @@ def metadata_fetch(url: str) -> bytes:
         raise FederationError(
             _("The metadata URL answered HTTP %(status)s.") % {"status": response.status}
         )
-    return response.body
+    return bytes(response.body)
 
 
 def metadata_refresh(*, connection: IdpConnection, actor: Any = None) -> IdpConnection:
@@ -243,6 +303,10 @@ def certificate_remove(*, actor: Any, certificate: IdpCertificate) -> None:
 
 def _normalise_domain(domain: str) -> str:
     domain = (domain or "").strip().lower().rstrip(".")
+    try:
+        domain = domain.encode("idna").decode("ascii")  # IDN -> the A-label DNS knows
+    except UnicodeError as exc:
+        raise FederationError(_("Enter a domain name such as example.com.")) from exc
     if not domain or "." not in domain or " " in domain or "@" in domain or len(domain) > 253:
         raise FederationError(_("Enter a domain name such as example.com."))
     return domain
@@ -262,27 +326,89 @@ def domain_add(*, actor: Any, tenant: Tenant, domain: str) -> VerifiedDomain:
     return row
 
 
-@transaction.atomic
-def domain_verify(*, actor: Any, domain: VerifiedDomain) -> VerifiedDomain:
-    """Mark a domain verified (operators / staff after checking the DNS TXT record). A domain
-    verified by another tenant cannot be verified again."""
-    if not (getattr(actor, "is_superuser", False) or getattr(actor, "is_staff", False)):
-        raise PermissionDenied(_("Only operators may mark a domain as verified."))
+def _domain_taken_elsewhere(domain: VerifiedDomain) -> bool:
     from apps.core.tenancy import unscoped
 
     with unscoped(reason="federation: a domain may be verified by one tenant only"):
-        taken = (
+        return (
             VerifiedDomain.objects.filter(domain=domain.domain, verified_at__isnull=False)
             .exclude(tenant_id=domain.tenant_id)
             .exists()
         )
-    if taken:
+
+
+@transaction.atomic
+def domain_verify(*, actor: Any, domain: VerifiedDomain) -> VerifiedDomain:
+    """Mark a domain verified by hand (operators, e.g. for a domain whose DNS the customer
+    cannot change in time). A domain verified by another tenant cannot be verified again."""
+    if not (getattr(actor, "is_superuser", False) or getattr(actor, "is_staff", False)):
+        raise PermissionDenied(_("Only operators may mark a domain as verified."))
+    if _domain_taken_elsewhere(domain):
         raise FederationError(_("Another tenant has verified this domain."))
     with tenant_context(domain.tenant):
         domain.verified_at = timezone.now()
         domain.verified_by = actor
-        domain.save(update_fields=["verified_at", "verified_by", "updated_at"])
-        audit_event_record(action="federation.domain.verified", actor=actor, target=domain)
+        domain.verification_method = VerificationMethod.OPERATOR
+        domain.save(
+            update_fields=["verified_at", "verified_by", "verification_method", "updated_at"]
+        )
+        audit_event_record(
+            action="federation.domain.verified",
+            actor=actor,
+            target=domain,
+            details={"method": VerificationMethod.OPERATOR},
+        )
+    return domain
+
+
+def domain_verify_dns(
+    *, actor: Any, domain: VerifiedDomain, resolver: TxtResolver | None = None
+) -> VerifiedDomain:
+    """Check the domain's DNS for its TXT record (`custos-verification=…`, at the domain or at
+    `_custos-verification.<domain>`) and mark it verified when found. Every check is recorded
+    on the row and audited; a failed check raises FederationError with what was wrong (the
+    record of the failure is committed all the same)."""
+    _require_admin(actor, domain.tenant)
+    if domain.verified_at is not None:
+        return domain
+    resolver = resolver or dns.resolver_get()
+    error = ""
+    found_at = ""
+    try:
+        for name in dns.verification_names(domain.domain):
+            records = [r.strip() for r in resolver.txt_records(name)]
+            if domain.verification_token in records:
+                found_at = name
+                break
+        else:
+            error = _("No TXT record %(token)s was found at %(names)s.") % {
+                "token": domain.verification_token,
+                "names": " / ".join(dns.verification_names(domain.domain)),
+            }
+    except dns.DnsLookupError as exc:
+        error = _("The DNS look-up failed: %(why)s. Try again later.") % {"why": exc}
+    if not error and _domain_taken_elsewhere(domain):
+        error = _("Another tenant has verified this domain.")
+    now = timezone.now()
+    with tenant_context(domain.tenant), transaction.atomic():
+        domain.last_checked_at = now
+        domain.last_check_error = str(error)[:300]
+        fields = ["last_checked_at", "last_check_error", "updated_at"]
+        if not error:
+            domain.verified_at = now
+            domain.verified_by = actor
+            domain.verification_method = VerificationMethod.DNS
+            fields += ["verified_at", "verified_by", "verification_method"]
+        domain.save(update_fields=fields)
+        audit_event_record(
+            action="federation.domain." + ("verification_failed" if error else "verified"),
+            outcome="failure" if error else "success",
+            actor=actor,
+            target=domain,
+            details={"method": VerificationMethod.DNS, "record_at": found_at, "error": error},
+        )
+    if error:
+        raise FederationError(error)
     return domain
 
 

@@ -305,16 +305,21 @@ def federated_sign_in(*, connection: IdpConnection, login: FederatedLogin, ip: s
                 connection=connection, attributes=login.attributes, rules=rules
             )
             email = outcome.profile.get("email", "")
-            if IdentityConflict.objects.filter(
-                issuer=login.issuer, subject=login.subject, status=ConflictStatus.REJECTED
-            ).exists():
-                raise FederatedSignInRefused("identity_rejected")
             identity = (
                 ExternalIdentity.objects.select_related("user")
                 .filter(issuer=login.issuer, subject=login.subject)
                 .first()
             )
             created_user = False
+            # A rejected conflict never links the identity, so only an unlinked one can be
+            # rejected: one query less on every repeat sign-in.
+            if (
+                identity is None
+                and IdentityConflict.objects.filter(
+                    issuer=login.issuer, subject=login.subject, status=ConflictStatus.REJECTED
+                ).exists()
+            ):
+                raise FederatedSignInRefused("identity_rejected")
             if identity is None:
                 if not email or "@" not in email:
                     raise FederatedSignInRefused("missing_email")
@@ -479,4 +484,51 @@ def _apply_mapping(
     )
     return SignInResult(
         user=user, identity=identity, outcome=outcome, created_user=False, reconcile=reconcile
+    )
+
+
+# --- Single logout ---------------------------------------------------------------------------
+
+SLO_ACTIONS = (
+    "federation.logout.requested",  # we sent a signed LogoutRequest to the IdP
+    "federation.logout.completed",  # the IdP's LogoutResponse to it verified
+    "federation.logout.idp_initiated",  # the IdP's signed LogoutRequest ended our session
+    "federation.logout.refused",  # a logout message did not verify
+)
+
+
+def saml_logout_record(
+    *,
+    connection: IdpConnection | None,
+    tenant: Any,
+    action: str,
+    user: Any = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Audit one step of a SAML single logout (its own transaction, so a refusal that ends
+    in an error page is still recorded)."""
+    if action not in SLO_ACTIONS:
+        raise ValueError(action)
+    with transaction.atomic():
+        audit_event_record(
+            action=action,
+            outcome="failure" if action.endswith(".refused") else "success",
+            actor=user if getattr(user, "is_authenticated", False) else None,
+            tenant=tenant,
+            use_current_tenant=False,
+            target=connection,
+            details=details or {},
+        )
+
+
+def logout_request_mark_used(
+    *, connection: IdpConnection, message_id: str, not_on_or_after: datetime | None
+) -> None:
+    """An IdP's LogoutRequest is accepted once (FederatedSignInRefused on a replay)."""
+    if not message_id:
+        raise FederatedSignInRefused("missing_logout_id")
+    assertion_mark_used(
+        connection=connection,
+        assertion_id="logout:" + message_id,
+        not_on_or_after=not_on_or_after,
     )

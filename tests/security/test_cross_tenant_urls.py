@@ -141,9 +141,11 @@ def _rotation_mark_b(world: World) -> int:
         shared_credentials_mark_for_rotation(
             actor=None, leaver=world.admin_b, tenants=[world.tenant_b], reason="walker"
         )
+        from apps.core.tenancy import tenant_context
         from apps.integrations.models import CredentialRotationMark
 
-        return CredentialRotationMark.objects.for_tenant(world.tenant_b).first()
+        with tenant_context(world.tenant_b):  # RLS: tenant B's rows only inside its scope
+            return CredentialRotationMark.objects.for_tenant(world.tenant_b).first()
 
     return int(world.cached("rotation_mark_b", create).pk)
 

@@ -108,6 +108,11 @@ def test_applications_report_events_through_the_api(
         == 404
     )
     assert events(tenant_b) == []
+    # a malformed address is the caller's error (422 naming the field), never a server error
+    not_an_ip = {"events": [{"kind": "read", "email": member_a.email, "ip": "not-an-ip"}]}
+    malformed = client.post(url, data=json.dumps(not_an_ip), content_type="application/json")
+    assert malformed.status_code == 422
+    assert b"ip" in malformed.content
 
 
 def test_reporting_needs_the_scope(tenant_a, admin_a) -> None:

@@ -9,12 +9,13 @@ email and looked up inside the tenant only; environments by id or slug.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from apps.certification.analytics.services.events import EventInvalid, access_events_record_bulk
 from apps.core.tenancy import tenant_context
@@ -27,15 +28,26 @@ router = Router(tags=["access analytics"])
 class EventIn(Schema):
     kind: Literal["login", "read", "write", "admin", "export", "auth_failed"]
     at: datetime | None = None
-    user_id: int | None = Field(None, ge=1)
+    user_id: int | None = Field(None, ge=1, le=2**63 - 1)
     email: str = Field("", max_length=254)
     environment: int | str | None = Field(None, description="Environment id or slug")
     level: Literal["read", "write", "admin", "export", "operate"] | None = None
     ip: str = Field("", max_length=45)
     country: str = Field("", max_length=2)
-    rows: int | None = Field(None, ge=0)
-    bytes: int | None = Field(None, ge=0)
+    rows: int | None = Field(None, ge=0, le=2**63 - 1)
+    bytes: int | None = Field(None, ge=0, le=2**63 - 1)
     detail: str = Field("", max_length=200)
+
+    @field_validator("ip")
+    @classmethod
+    def _ip_address(cls, value: str) -> str:
+        """An IPv4/IPv6 address or nothing (a malformed one is a 422, not a database error)."""
+        if value:
+            try:
+                return str(ipaddress.ip_address(value.strip()))
+            except ValueError as exc:
+                raise ValueError("ip must be an IPv4 or IPv6 address") from exc
+        return value
 
 
 class EventsIn(Schema):

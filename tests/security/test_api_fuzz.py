@@ -47,9 +47,21 @@ CHECKS = [
 
 @pytest.fixture
 def api_schema(settings: Any) -> Any:
+    """The schema, called through the real WSGI handler. Like Django's test client, keep the
+    handler from closing the test's database connection at request start/end: inside the test
+    transaction that would close it under the test (PostgreSQL: "the connection is closed")."""
+    from django.core import signals
+    from django.db import close_old_connections
+
     settings.ALLOWED_HOSTS = ["*"]
     settings.API_AUTH_FAILURE_THRESHOLD = 10**6  # no alert mail storm from fuzzed credentials
-    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
 
 
 def _operations(schema: Any) -> list[Any]:

@@ -528,7 +528,9 @@ def _analytics_candidate_b(world: World) -> int:
         from apps.core.tenancy import tenant_context
         from apps.tenants.models import Environment
 
-        env = Environment.objects.for_tenant(world.tenant_b).get(pk=_environment_b(world))
+        env_pk = _environment_b(world)
+        with tenant_context(world.tenant_b):  # RLS: tenant B's rows only inside its scope
+            env = Environment.objects.for_tenant(world.tenant_b).get(pk=env_pk)
         ents = [
             access_services.entitlement_create(
                 actor=world.operator,

@@ -557,8 +557,8 @@ def _analytics_candidate_b(world: World) -> int:
         analytics_settings_save(
             actor=world.admin_b, tenant=world.tenant_b, values={"mining_min_support": 2}
         )
-        run = role_mining_run(tenant=world.tenant_b, actor=world.admin_b)
-        with tenant_context(world.tenant_b):
+        with tenant_context(world.tenant_b):  # as the portal runs it: in B's scope
+            run = role_mining_run(tenant=world.tenant_b, actor=world.admin_b)
             return RoleCandidate.objects.filter(run=run).order_by("rank").first()
 
     return int(world.cached("analytics_candidate_b", create).pk)

@@ -153,21 +153,3 @@ def _isolated_var_dirs(tmp_path: Any, settings: Any) -> Iterator[None]:
     crypto_caches_clear()
     yield
     crypto_caches_clear()
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A PostgreSQL connection that a previous test left broken (a live server thread or a
-    terminated backend) would fail the next test's setup with "the connection is closed";
-    drop it between tests so the next test opens a fresh one."""
-    from django.db import connections
-
-    for conn in connections.all(initialized_only=True):
-        raw = conn.connection
-        if raw is None or conn.in_atomic_block:
-            continue
-        pgconn = getattr(raw, "pgconn", None)
-        broken = bool(getattr(raw, "closed", False)) or (
-            pgconn is not None and getattr(pgconn, "status", 0) != 0
-        )
-        if broken:
-            conn.close()

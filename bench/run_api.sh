@@ -3,14 +3,15 @@
 # real HTTP server (gunicorn, `pip install -e .[bench]`):
 #   bench/run_api.sh                 # fuzz (schemathesis, key + anonymous), load (50 clients), auth
 #   bench/run_api.sh load            # only the GET load;   bench/run_api.sh fuzz;   bench/run_api.sh auth
-#   CLIENTS=50 SECONDS=30 WORKERS=4 THREADS=8 THINK_MS=0 EXAMPLES=100 bench/run_api.sh
+#   CLIENTS=50 DURATION=30 WORKERS=4 THREADS=8 THINK_MS=0 EXAMPLES=100 bench/run_api.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 GUNICORN=${GUNICORN:-.venv/bin/gunicorn}
 ST=${ST:-.venv/bin/schemathesis}
 which=${1:-all}
-CLIENTS=${CLIENTS:-50}; SECONDS_=${SECONDS:-30}; WORKERS=${WORKERS:-4}; THREADS=${THREADS:-8}
+# DURATION, not SECONDS: bash sets $SECONDS itself (seconds since the shell started).
+CLIENTS=${CLIENTS:-50}; SECONDS_=${DURATION:-30}; WORKERS=${WORKERS:-4}; THREADS=${THREADS:-8}
 THINK_MS=${THINK_MS:-0}; EXAMPLES=${EXAMPLES:-100}; PROCESSES=${PROCESSES:-5}
 export DJANGO_SETTINGS_MODULE=config.settings.base
 # shellcheck disable=SC1091

@@ -381,6 +381,20 @@ class ReviewItem(TenantOwnedModel):
                 condition=Q(customer_reviewer__isnull=False),
             ),
             models.Index(fields=["campaign", "outcome"], name="review_item_outcome"),
+            # A reviewer's open items (the default page and its count) without reading the
+            # rows: these predicates are the reviewer page's "open for me".
+            models.Index(
+                fields=["campaign", "reviewer"],
+                name="review_item_open_reviewer",
+                condition=Q(outcome="pending", reviewer_decision=""),
+            ),
+            models.Index(
+                fields=["campaign", "customer_reviewer"],
+                name="review_item_open_customer",
+                condition=Q(
+                    outcome="pending", customer_decision="", customer_reviewer__isnull=False
+                ),
+            ),
         ]
 
     def __str__(self) -> str:

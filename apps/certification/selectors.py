@@ -54,6 +54,10 @@ class ReviewFilters:
             vendor=data.get("vendor") in ("1", "on", "true"),
         )
 
+    def only_open(self) -> bool:
+        """The default view: the open items and no other filter."""
+        return self.state == "open" and self == ReviewFilters()
+
     def as_query(self) -> dict[str, str]:
         out = {"state": self.state}
         for name in ("q", "risk", "source"):
@@ -119,15 +123,21 @@ class ReviewPage:
 def review_page(
     *, campaign: Campaign, user: Any, filters: ReviewFilters, page_number: Any = 1
 ) -> ReviewPage:
-    """One page of the reviewer's items with everything a row shows: 4 queries whatever the
-    size (count, page, the reviewer's open count, the narrower entitlements of the page)."""
-    qs = review_items_for_reviewer(campaign=campaign, user=user, filters=filters).select_related(
-        "environment"
-    )
-    paginator = Paginator(qs, PAGE_SIZE)
-    page = paginator.get_page(page_number)
-    items = list(page.object_list)
+    """One page of the reviewer's items with everything a row shows: at most 6 queries whatever
+    the size (open count, filtered count unless it is the open count, the page's ids, its rows,
+    the narrower entitlements of the page)."""
+    filtered = review_items_for_reviewer(campaign=campaign, user=user, filters=filters)
     open_count = ReviewItem.objects.filter(campaign=campaign).filter(_open_for(user)).count()
+    paginator = Paginator(filtered.values_list("pk", flat=True), PAGE_SIZE)
+    if filters.only_open():
+        # The default view counts exactly the open items: do not count them twice.
+        paginator.count = open_count  # type: ignore[misc]
+    page = paginator.get_page(page_number)
+    # Two steps: the page's ids (only the filter columns are read, no wide rows are sorted),
+    # then the 50 rows themselves.
+    ids = list(page.object_list)
+    items = list(ReviewItem.objects.filter(pk__in=ids).select_related("environment").order_by("pk"))
+    page.object_list = items
     options = reduce_options_for(items)
     decorate(items, user=user, options=options)
     return ReviewPage(page=page, items=items, open_count=open_count, reduce_options=options)

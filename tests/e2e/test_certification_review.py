@@ -53,6 +53,7 @@ def test_reviewer_decides_with_the_keyboard_and_in_bulk(
     page.keyboard.press("j")
     page.keyboard.press("r")
     expect(rows.nth(2).get_by_text("Revoked")).to_be_visible()
+    expect(rows.nth(3)).to_have_class("review-row is-current")
 
     # x selects the current row (the fourth), then the fifth; bulk certify through HTMX.
     page.keyboard.press("x")

@@ -4,6 +4,8 @@
 (function () {
   "use strict";
   var current = 0;
+  // Items decided from the keyboard: the focus moved on when the key was pressed.
+  var movedOn = {};
 
   function rows() {
     return Array.prototype.slice.call(document.querySelectorAll("#review-region tr.review-row"));
@@ -23,7 +25,12 @@
   function press(row, decision) {
     if (!row) { return; }
     var button = row.querySelector('button[name="decision"][value="' + decision + '"]');
-    if (button) { button.click(); }
+    if (button) {
+      movedOn[row.getAttribute("data-item")] = true;
+      button.click();
+      // Move on at once, not when the answer arrives: keys typed meanwhile act on the next row.
+      focusRow(current + 1);
+    }
   }
 
   document.addEventListener("keydown", function (event) {
@@ -72,12 +79,19 @@
     }
   });
 
-  // A decided row is swapped in place: keep it marked and move on to the next one.
+  // A decided row is swapped in place. Decided by keyboard, the focus has already moved on (and
+  // may have moved again since): leave it. Decided by mouse: move on to the next row.
   document.body.addEventListener("htmx:afterSettle", function (event) {
     var elt = event.detail && event.detail.elt;
     if (elt && elt.classList && elt.classList.contains("review-row")) {
+      var item = elt.getAttribute("data-item");
       var index = rows().indexOf(elt);
-      focusRow(index >= 0 ? index + 1 : current);
+      if (movedOn[item]) {
+        delete movedOn[item];
+        focusRow(current);
+      } else {
+        focusRow(index === current ? index + 1 : current);
+      }
     } else if (elt && elt.id === "review-region") {
       focusRow(0);
     }

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.utils import translation
 
 from apps.certification.analytics.models import (
     AccessEvent,
@@ -105,8 +106,13 @@ def test_outside_business_hours_in_the_tenant_time_zone(tenant_a, member_a, reco
     record(member_a, "export", at=berlin(5, 11, 0), ip=IP_BERLIN, rows=1)  # Saturday
     anomalies_detect()
     found = alerts(tenant_a, AlertKind.OFF_HOURS)
-    assert [a.details["local_time"] for a in found] == ["Tue 03:30", "Sat 11:00"]
+    assert [a.details["local_at"][-5:] for a in found] == ["03:30", "11:00"]
     assert [a.severity for a in found] == ["low", "medium"]  # an export is riskier
+    # The sentence is written in the reader's language, weekday and event kind included.
+    with translation.override("fr"):
+        assert "Lecture à mar 03:30 heure locale" in found[0].summary
+    with translation.override("en"):
+        assert "Read at Tue 03:30 local time" in found[0].summary
 
 
 def test_bulk_export_over_the_window(tenant_a, member_a, record) -> None:

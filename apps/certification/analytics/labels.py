@@ -3,9 +3,28 @@ stored with them (so a German and a French reader see the same alert in their la
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+
+
+def _event_kind(value: str) -> str:
+    from apps.certification.analytics.models import EventKind
+
+    try:
+        return str(EventKind(value).label)
+    except ValueError:
+        return value
+
+
+def _local_time(d: dict[str, Any]) -> str:
+    """The weekday and time in the tenant's zone, in the reader's language ("jeu. 02:13")."""
+    try:
+        return date_format(datetime.fromisoformat(d["local_at"]), "D H:i")
+    except (KeyError, TypeError, ValueError):
+        return str(d.get("local_time", ""))  # alerts stored before local_at existed
 
 
 def alert_summary(kind: str, d: dict[str, Any]) -> str:
@@ -13,8 +32,8 @@ def alert_summary(kind: str, d: dict[str, Any]) -> str:
     if kind == "off_hours":
         return _("%(who)s: %(action)s at %(local)s local time, outside business hours") % {
             "who": who,
-            "action": d.get("event_kind", ""),
-            "local": d.get("local_time", ""),
+            "action": _event_kind(d.get("event_kind", "")),
+            "local": _local_time(d),
         }
     if kind == "new_country":
         return _("%(who)s: first access from %(country)s (known: %(known)s)") % {

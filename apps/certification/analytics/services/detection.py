@@ -211,7 +211,7 @@ class _Detector:
                 AlertKind.OFF_HOURS,
                 Severity.MEDIUM if risky else Severity.LOW,
                 rules,
-                local_time=local.strftime("%a %H:%M"),
+                local_at=local.replace(tzinfo=None).isoformat(timespec="minutes"),
                 time_zone=str(rules.tz),
             )
         country = ev["country"]

@@ -1,6 +1,11 @@
-from django.contrib import admin
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import HttpRequest
 
 from apps.core.admin import AuditedModelAdmin, TenantOwnedAdmin
+from apps.core.exceptions import DomainError, PermissionDenied
 from apps.tenants.models import (
     AccessTeam,
     AccessTeamMember,
@@ -35,10 +40,40 @@ class EnvironmentAdmin(TenantOwnedAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(TenantOwnedAdmin):
+    """A role change goes through the mover (licence seats the new role may not hold are
+    reclaimed, the last-admin rule holds); ending a membership is the leaver's job (portal,
+    SCIM), so `is_active`, the person and the tenant are read-only here once it exists."""
+
     list_display = ("user", "tenant", "role", "department", "is_active")
     list_filter = ("role", "is_active")
     search_fields = ("user__email", "tenant__name")
     raw_id_fields = ("user", "manager")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is not None:
+            return ("user", "tenant", "is_active")
+        return ()
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not (change and "role" in form.changed_data):
+            super().save_model(request, obj, form, change)
+            return
+        from apps.lifecycle.mover import member_role_change
+
+        role = obj.role
+        obj.role = form.initial["role"]
+        try:
+            with transaction.atomic():
+                super().save_model(request, obj, form, change)  # the other fields, audited
+                member_role_change(actor=request.user, membership=obj, role=role)
+        except (DomainError, PermissionDenied) as exc:
+            request._membership_refused = True  # type: ignore[attr-defined]
+            messages.error(request, str(exc))
+
+    def message_user(self, request: HttpRequest, message: Any, *args: Any, **kwargs: Any) -> None:
+        if getattr(request, "_membership_refused", False):
+            return  # the refusal was said; no "changed successfully" after it
+        super().message_user(request, message, *args, **kwargs)
 
 
 class AccessTeamMemberInline(admin.TabularInline):

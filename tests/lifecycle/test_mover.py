@@ -115,3 +115,39 @@ def test_role_change_is_all_or_nothing(tenant_a, admin_a, pools):
     with tenant_context(tenant_a):
         assert Membership.objects.get(user=admin_a).role == TenantRole.CUSTOMER_ADMIN
         assert Seat.objects.get(pk=seat.pk).released_at is None
+
+
+def test_a_role_change_in_the_django_admin_goes_through_the_mover(
+    client_for, operator, tenant_a, admin_a, approver_a, pools
+):
+    approvers_only, _open_pool = pools
+    seat = seat_allocate(actor=admin_a, tenant=tenant_a, user=approver_a, pool=approvers_only)
+    membership = _membership(tenant_a, approver_a)
+    client = client_for(operator)
+    url = f"/admin/tenants/membership/{membership.pk}/change/"
+    response = client.post(
+        url, {"role": TenantRole.REVIEWER, "department": "", "title": "", "manager": ""}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    with tenant_context(tenant_a):
+        assert Membership.objects.get(pk=membership.pk).role == TenantRole.REVIEWER
+        assert Seat.objects.get(pk=seat.pk).released_at is not None  # reclaimed, as a mover
+        assert RevocationConfirmation.objects.get(user=approver_a).seats_reclaimed == 1
+    # Ending the membership is the leaver's job: the admin shows is_active read-only.
+    page = client.get(url).content.decode()
+    assert 'name="is_active"' not in page
+
+
+def test_the_django_admin_keeps_the_last_admin_rule(client_for, operator, tenant_a, admin_a):
+    membership = _membership(tenant_a, admin_a)
+    client = client_for(operator)
+    response = client.post(
+        f"/admin/tenants/membership/{membership.pk}/change/",
+        {"role": TenantRole.MEMBER, "department": "", "title": "", "manager": ""},
+        follow=True,
+    )
+    body = response.content.decode()
+    assert "at least one customer admin" in body
+    assert "changed successfully" not in body
+    with tenant_context(tenant_a):
+        assert Membership.objects.get(pk=membership.pk).role == TenantRole.CUSTOMER_ADMIN

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
@@ -202,12 +203,104 @@ class PolicyExceptionAdmin(PolicyBumpAdmin):
     raw_id_fields = ("user", "environment", "approved_by")
 
 
+class ComplianceAttestationAdminForm(forms.ModelForm):
+    """Shows the refusals of `attestation_validate` as form errors (the service decides)."""
+
+    class Meta:
+        model = ComplianceAttestation
+        fields = ("tenant", "user", "flag", "expires_at", "evidence")
+
+    def clean(self) -> dict[str, Any]:
+        from apps.access.services import attestation_validate
+
+        data = super().clean() or {}
+        tenant = data.get("tenant") or getattr(self.instance, "tenant", None)
+        user = data.get("user") or getattr(self.instance, "user", None)
+        flag = str(data.get("flag") or getattr(self.instance, "flag", "") or "")
+        if tenant is None or self.errors:
+            return data
+        try:
+            attestation_validate(
+                tenant=tenant,
+                user=user,
+                flag=flag,
+                expires_at=data.get("expires_at"),
+                evidence=data.get("evidence") or "",
+            )
+        except DomainError as exc:
+            field = {"flag": "flag", "expires": "expires_at", "not_member": "user"}.get(exc.code)
+            if field is not None and field not in self.fields:
+                field = None
+            self.add_error(field, exc.message)
+        return data
+
+
+@admin.action(description=_("Revoke the selected attestations"))
+def revoke_attestations(
+    modeladmin: Any, request: HttpRequest, queryset: QuerySet[ComplianceAttestation]
+) -> None:
+    from apps.access.services import attestation_revoke
+
+    count = 0
+    with unscoped(reason="admin action: operator revokes compliance attestations"):
+        for attestation in queryset.filter(revoked_at__isnull=True).select_related("tenant"):
+            attestation_revoke(
+                actor=request.user, attestation=attestation, reason="revoked by an operator"
+            )
+            count += 1
+    modeladmin.message_user(request, _("%(count)d attestation(s) revoked.") % {"count": count})
+
+
 @admin.register(ComplianceAttestation)
-class ComplianceAttestationAdmin(PolicyBumpAdmin):
-    list_display = ("user", "flag", "tenant", "attested_at", "expires_at")
+class ComplianceAttestationAdmin(TenantOwnedAdmin):
+    """Record/renew and revoke through apps.access.services (audited, policy version bumped).
+    Rows are never deleted: revoking keeps them as history. On an existing row only the expiry
+    and the evidence can change (that is a renewal); person, flag and tenant are fixed."""
+
+    form = ComplianceAttestationAdminForm
+    list_display = ("user", "flag", "tenant", "attested_at", "expires_at", "revoked_at")
     list_filter = ("flag",)
-    search_fields = ("user__email", "tenant__name")
+    search_fields = ("user__email", "tenant__name", "evidence")
     raw_id_fields = ("user",)
+    list_select_related = ("tenant", "user")  # type: ignore[assignment]
+    actions = (revoke_attestations,)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ("attested_at", "recorded_by", "revoked_at", "revoked_by", "revoke_reason")
+        return (
+            "tenant",
+            "user",
+            "flag",
+            "attested_at",
+            "recorded_by",
+            "revoked_at",
+            "revoked_by",
+            "revoke_reason",
+        )
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.revoked_at is not None:
+            return False  # history
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead (the action), so the history stays
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        from apps.access.services import attestation_record
+
+        with unscoped(reason="admin: operator records a compliance attestation"):
+            saved = attestation_record(
+                actor=request.user,
+                tenant=obj.tenant,
+                user=obj.user,
+                flag=obj.flag,
+                expires_at=obj.expires_at,
+                evidence=obj.evidence,
+            )
+            obj.pk = saved.pk
+            obj.refresh_from_db()
 
 
 @admin.register(PolicyVersion)

@@ -1,4 +1,5 @@
-"""`POST /api/v1/decisions`: the policy engine for the customer's own applications.
+"""`POST /api/v1/decisions`: the policy engine for the customer's own applications; and
+`GET /api/v1/tenants/{slug}/attestations`: the tenant's compliance attestations (users:read).
 
 Callers: a tenant API key / OAuth client with the `decisions` scope (the tenant is the
 credential's), or a signed-in member (session; the tenant is named in the body or follows from
@@ -13,7 +14,7 @@ from typing import Any, Literal
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Router, Schema
+from ninja import Query, Router, Schema
 from pydantic import Field
 
 from apps.access import engine
@@ -22,7 +23,7 @@ from apps.core.exceptions import DomainError
 from apps.core.tenancy import tenant_context, unscoped
 from apps.integrations.auth import api_tenant
 from apps.integrations.principals import ApiPrincipal
-from apps.integrations.scopes import DECISIONS
+from apps.integrations.scopes import DECISIONS, USERS_READ
 from apps.tenants.models import Environment, Membership, Tenant
 
 router = Router(tags=["decisions"])
@@ -151,3 +152,75 @@ def decisions(request: HttpRequest, body: DecisionIn) -> dict[str, Any]:
         )
         decision = engine.decide(subject, body.action, environment, context)
     return {"allowed": decision.allowed, "reasons": [r.as_dict() for r in decision.reasons]}
+
+
+class AttestationQuery(Schema):
+    flag: str = Field(
+        "",
+        max_length=40,
+        pattern=r"^([a-z0-9][a-z0-9_-]*)?$",
+        description="Only this compliance flag (e.g. hipaa)",
+    )
+    state: Literal["", "active", "expiring", "expired", "revoked"] = Field(
+        "",
+        description='"" every unrevoked attestation; "expiring" within 30 days; '
+        '"revoked" the history',
+    )
+    after_id: int | None = Field(None, ge=0, le=2**63 - 1, description="Keyset paging")
+    limit: int = Field(100, ge=1, le=500)
+
+
+class AttestationOut(Schema):
+    id: int
+    user_id: int
+    user_email: str
+    flag: str
+    state: str
+    attested_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    evidence: str
+
+
+class AttestationPageOut(Schema):
+    items: list[AttestationOut]
+    next_after_id: int | None
+
+
+@router.get(
+    "/tenants/{tenant_slug}/attestations",
+    response=AttestationPageOut,
+    summary="The tenant's compliance attestations, by id (scope users:read)",
+    tags=["attestations"],
+)
+def attestations(
+    request: HttpRequest, tenant_slug: str, page: Query[AttestationQuery]
+) -> dict[str, Any]:
+    """Who attested which compliance flag, until when: what the ABAC rules'
+    `context.attested` sees for each person."""
+    from apps.access.selectors import AttestationFilter, attestation_list
+
+    tenant = api_tenant(request, tenant_slug, scope=USERS_READ)
+    filters = AttestationFilter.parse({"flag": page.flag, "state": page.state})
+    with tenant_context(tenant):
+        qs = attestation_list(tenant=tenant, filters=filters).order_by("pk")
+        if page.after_id is not None:
+            qs = qs.filter(pk__gt=page.after_id)
+        rows = list(qs[: page.limit + 1])
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    items = [
+        {
+            "id": a.pk,
+            "user_id": a.user_id,
+            "user_email": a.user.email,
+            "flag": a.flag,
+            "state": a.state,
+            "attested_at": a.attested_at,
+            "expires_at": a.expires_at,
+            "revoked_at": a.revoked_at,
+            "evidence": a.evidence,
+        }
+        for a in rows
+    ]
+    return {"items": items, "next_after_id": rows[-1].pk if more and rows else None}

@@ -8,6 +8,7 @@ class AccessConfig(AppConfig):
     verbose_name = _("Access model")
 
     def ready(self) -> None:
+        from apps.access.permissions import can_manage_attestations
         from apps.core.navigation import NavEntry, register
         from apps.tenants.permissions import is_tenant_admin
 
@@ -19,5 +20,15 @@ class AccessConfig(AppConfig):
                 "tenant",
                 is_tenant_admin,
                 40,
+            )
+        )
+        register(
+            NavEntry(
+                "tenant-access-attestations",
+                _("Compliance attestations"),
+                "access:attestation_list",
+                "tenant",
+                can_manage_attestations,
+                41,
             )
         )

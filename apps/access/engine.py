@@ -386,9 +386,11 @@ def _compile(tenant_id: int) -> TenantState:
         ):
             exceptions.setdefault(rule_key, []).append((user_id, env_id, _ts(expires, INF)))
         attestations: dict[int, list[tuple[str, float]]] = {}
-        for user_id, flag, expires in ComplianceAttestation.objects.for_tenant(
-            tenant_id
-        ).values_list("user_id", "flag", "expires_at"):
+        for user_id, flag, expires in (
+            ComplianceAttestation.objects.for_tenant(tenant_id)
+            .filter(revoked_at__isnull=True)  # revoked rows are history, never evidence
+            .values_list("user_id", "flag", "expires_at")
+        ):
             attestations.setdefault(user_id, []).append((flag, _ts(expires, INF)))
         sod_rules = tuple(sod_rules_load(tenant_id))
 

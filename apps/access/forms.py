@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from apps.access.models import (
@@ -177,3 +178,46 @@ class GrantForm(forms.Form):
         hours = data.get("duration_hours")
         data["duration"] = timedelta(hours=hours) if hours else None
         return data
+
+
+class AttestationForm(forms.Form):
+    """Record or renew a compliance attestation. The expiry is a date: the attestation holds
+    until the end of that day in the reader's time zone."""
+
+    user = forms.ModelChoiceField(queryset=_empty(get_user_model()), label=_("Person"))
+    flag = forms.ChoiceField(choices=(), label=_("Compliance flag"))
+    expires_on = forms.DateField(
+        required=False,
+        label=_("Valid until"),
+        help_text=_("Last day the attestation counts. Leave empty when it does not expire."),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    evidence = forms.CharField(
+        required=False,
+        max_length=500,
+        label=_("Evidence"),
+        help_text=_("Certificate number, training record or ticket reference."),
+    )
+
+    def __init__(
+        self, *args: Any, users: QuerySet[Any], flags: list[tuple[str, str]], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = users  # type: ignore[attr-defined]
+        self.fields["flag"].choices = flags  # type: ignore[attr-defined]
+
+    def expires_at(self) -> datetime | None:
+        day = self.cleaned_data.get("expires_on")
+        if day is None:
+            return None
+        return timezone.make_aware(
+            datetime.combine(day + timedelta(days=1), time.min), timezone.get_current_timezone()
+        )
+
+
+class AttestationRevokeForm(forms.Form):
+    reason = forms.CharField(
+        max_length=2000,
+        label=_("Reason"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

@@ -8,7 +8,7 @@ and `last_used_at`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -218,8 +218,20 @@ def _exactly_one(*names: str) -> Q:
 
 class Grant(TenantOwnedModel):
     """A subject holds an entitlement or a role in a tenant, from `starts_at` until
-    `expires_at` (NULL = standing, only where the standing-access policy allows it)."""
+    `expires_at` (NULL = standing, only where the standing-access policy allows it).
 
+    Every index is written again when a grant ends (the sweeper's UPDATE clears the indexed
+    `ends_at_due`, so it cannot be a HOT update), and 100,000 grants may end in one minute
+    (issue 4): the foreign keys that are mostly NULL have partial indexes over the rows that
+    set them, and `tenant` has none of its own (indexes led by `tenant` serve its lookups)."""
+
+    tenant = models.ForeignKey(
+        "tenants.Tenant",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("tenant"),
+        db_index=False,  # grant_mapping_key (tenant, mapping_key) leads with it
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -235,6 +247,7 @@ class Grant(TenantOwnedModel):
         on_delete=models.PROTECT,
         related_name="grants",
         verbose_name=_("service account"),
+        db_index=False,
     )
     api_key = models.ForeignKey(
         "integrations.ApiKey",
@@ -243,6 +256,7 @@ class Grant(TenantOwnedModel):
         on_delete=models.PROTECT,
         related_name="access_grants",
         verbose_name=_("API key"),
+        db_index=False,
     )
     entitlement = models.ForeignKey(
         Entitlement,
@@ -251,6 +265,7 @@ class Grant(TenantOwnedModel):
         on_delete=models.PROTECT,
         related_name="grants",
         verbose_name=_("entitlement"),
+        db_index=False,
     )
     role = models.ForeignKey(
         Role,
@@ -259,6 +274,7 @@ class Grant(TenantOwnedModel):
         on_delete=models.PROTECT,
         related_name="grants",
         verbose_name=_("role"),
+        db_index=False,
     )
     source = models.CharField(_("source"), max_length=20, choices=GrantSource)
     starts_at = models.DateTimeField(_("starts"), default=timezone.now)
@@ -284,6 +300,7 @@ class Grant(TenantOwnedModel):
         on_delete=models.SET_NULL,
         related_name="+",
         verbose_name=_("revoked by"),
+        db_index=False,
     )
     revoke_reason = models.TextField(_("revocation reason"), blank=True)
     suspended_at = models.DateTimeField(_("suspended"), null=True, blank=True)
@@ -294,6 +311,7 @@ class Grant(TenantOwnedModel):
         on_delete=models.SET_NULL,
         related_name="+",
         verbose_name=_("suspended by"),
+        db_index=False,
     )
     suspend_reason = models.TextField(_("suspension reason"), blank=True)
     expired_at = models.DateTimeField(
@@ -345,7 +363,26 @@ class Grant(TenantOwnedModel):
                 name="grant_sweep_due",
                 condition=Q(ends_at_due__isnull=False),
             ),
+            # The sweeper's claim: one tenant's due rows in due order.
+            models.Index(
+                fields=["tenant", "ends_at_due", "id"],
+                name="grant_sweep_due_tenant",
+                condition=Q(ends_at_due__isnull=False),
+            ),
             models.Index(fields=["tenant", "mapping_key"], name="grant_mapping_key"),
+            *[
+                models.Index(
+                    fields=[name], name=f"grant_{name}", condition=Q(**{f"{name}__isnull": False})
+                )
+                for name in (
+                    "service_account",
+                    "api_key",
+                    "entitlement",
+                    "role",
+                    "revoked_by",
+                    "suspended_by",
+                )
+            ],
         ]
         permissions = [
             ("read_environment", _("Can read the environment")),
@@ -559,8 +596,27 @@ class PolicyException(TenantOwnedModel):
         return f"{self.rule_key} ({self.user or '*'})"
 
 
+# An unrevoked attestation whose expiry is this close is shown (and filtered) as "expiring".
+ATTESTATION_EXPIRING_WITHIN = timedelta(days=30)
+
+
+class ComplianceFlag(models.TextChoices):
+    """The compliance flags Custos knows out of the box. A tenant's ABAC rules may name more
+    (any `context.attested contains <flag>`); those are accepted too (selectors)."""
+
+    HIPAA = "hipaa", _("HIPAA training")
+    PCI = "pci", _("PCI DSS training")
+    SOX = "sox", _("SOX controls training")
+    GDPR = "gdpr", _("GDPR data-protection training")
+    SECURITY = "security", _("Security awareness training")
+
+
 class ComplianceAttestation(TenantOwnedModel):
-    """A user's attested compliance flag (training or certification) accepted in a tenant."""
+    """A user's attested compliance flag (training or certification) accepted in a tenant.
+
+    Written only through apps.access.services (record/renew, revoke). At most one current
+    (unrevoked) row per tenant, user and flag; renewing replaces its dates in place, revoking
+    keeps the row (revoked_at) as history, and the policy engine ignores revoked rows."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -571,6 +627,30 @@ class ComplianceAttestation(TenantOwnedModel):
     flag = models.SlugField(_("flag"), max_length=40, help_text=_("e.g. hipaa, pci, sox, gdpr"))
     attested_at = models.DateTimeField(_("attested"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    evidence = models.CharField(
+        _("evidence"),
+        max_length=500,
+        blank=True,
+        help_text=_("Certificate number, training record or ticket reference."),
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("revoked by"),
+    )
+    revoke_reason = models.TextField(_("revocation reason"), blank=True)
 
     class Meta:
         verbose_name = _("compliance attestation")
@@ -578,12 +658,41 @@ class ComplianceAttestation(TenantOwnedModel):
         ordering = ["user_id", "flag"]
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "user", "flag"], name="compliance_attestation_unique"
+                fields=["tenant", "user", "flag"],
+                condition=Q(revoked_at__isnull=True),
+                name="compliance_attestation_one_current",
+                violation_error_message=_(
+                    "This person already holds this attestation: renew the existing one."
+                ),
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.user} · {self.flag}"
+
+    def is_current(self, at: datetime | None = None) -> bool:
+        at = at or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or at < self.expires_at)
+
+    @property
+    def flag_label(self) -> str:
+        if self.flag in ComplianceFlag.values:
+            return str(ComplianceFlag(self.flag).label)
+        return self.flag
+
+    @property
+    def state(self) -> str:
+        """revoked, expired, expiring (within ATTESTATION_EXPIRING_WITHIN) or active."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is None:
+            return "active"
+        now = timezone.now()
+        if self.expires_at <= now:
+            return "expired"
+        if self.expires_at <= now + ATTESTATION_EXPIRING_WITHIN:
+            return "expiring"
+        return "active"
 
 
 class PolicyVersion(TenantOwnedModel):

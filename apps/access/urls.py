@@ -42,3 +42,15 @@ urlpatterns += [
     path("inventory.csv", views_explain.inventory_csv, name="inventory_csv"),
     path("inventory.pdf", views_explain.inventory_pdf, name="inventory_pdf"),
 ]
+
+# --- compliance attestations (issue 3; apps/access/views_attestations.py) ---
+from apps.access import views_attestations  # noqa: E402
+
+urlpatterns += [
+    path("attestations/", views_attestations.attestation_list, name="attestation_list"),
+    path(
+        "attestations/<int:attestation_id>/revoke/",
+        views_attestations.attestation_revoke,
+        name="attestation_revoke",
+    ),
+]

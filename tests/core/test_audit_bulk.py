@@ -76,6 +76,30 @@ def test_bulk_mixed_with_single_appends_verifies(tenant_a, operator):
 
 
 @pytest.mark.django_db
+def test_bulk_with_a_target_label_instead_of_an_instance(tenant_a):
+    plain = {"n": 1, "ok": True, "none": None, "list": ["a", 2], "text": "Zoë → 東京"}
+    audit_events_record_bulk(
+        tenant=tenant_a,
+        events=[
+            {
+                "action": "test.label",
+                "target_type": "access.grant",
+                "target_id": 5,
+                "target_label": "Mia → crm-read",
+                "before": plain,
+            },
+            {"action": "test.label", "target_type": "access.grant", "target_label": "x" * 250},
+        ],
+    )
+    rows = assert_chain_sound(chain_key(tenant_a.pk))[-2:]
+    assert [e.target_id for e in rows] == ["5", ""]
+    assert rows[0].personal["target"] == "Mia → crm-read"
+    assert rows[0].personal["before"] == plain
+    assert rows[1].personal["target"] == "x" * 200
+    assert "Audit log verified: OK" in verify_output()
+
+
+@pytest.mark.django_db
 def test_bulk_uses_current_tenant_and_request_info(tenant_a, operator):
     token = set_request_info(RequestInfo(request_id="req-bulk", ip="10.0.0.1", user_agent="ua"))
     try:

@@ -200,6 +200,19 @@ def _access_sod_rule_b(world: World) -> int:
     return int(world.cached("access_sod_rule_b", create).pk)
 
 
+def _access_attestation_b(world: World) -> int:
+    """A compliance attestation of tenant B's admin (issue 3), recorded through the service."""
+    from apps.access import services as access_services
+
+    attestation = world.cached(
+        "access_attestation_b",
+        lambda: access_services.attestation_record(
+            actor=world.admin_b, tenant=world.tenant_b, user=world.admin_b, flag="hipaa"
+        ),
+    )
+    return int(attestation.pk)
+
+
 def _environment_b(world: World) -> int:
     environment = world.cached(
         "environment_b",
@@ -639,6 +652,7 @@ KWARG_FACTORIES: dict[str, Callable[[World], Any]] = {
     "role_id": _access_role_b,
     "policy_rule_id": _access_policy_rule_b,
     "sod_rule_id": _access_sod_rule_b,
+    "attestation_id": _access_attestation_b,
     # apps/requests
     "request_id": _access_request_id_b,
     # apps/identity/scim (portal: /t/<slug>/directory/)

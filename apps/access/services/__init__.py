@@ -7,6 +7,11 @@ from apps.access.exceptions import (
     RuleInvalid,
     SodViolation,
 )
+from apps.access.services.attestations import (
+    attestation_record,
+    attestation_revoke,
+    attestation_validate,
+)
 from apps.access.services.bulk import (
     BulkCreateResult,
     GrantSpec,
@@ -51,6 +56,9 @@ __all__ = [
     "ReconcileResult",
     "RuleInvalid",
     "SodViolation",
+    "attestation_record",
+    "attestation_revoke",
+    "attestation_validate",
     "entitlement_create",
     "grant_create",
     "grant_restore",

@@ -2,7 +2,8 @@
 
 Each call runs a constant number of SQL statements whatever the number of grants, bumps the
 policy version once per tenant and appends its audit events (one per grant, the same actions
-as the per-row services) with one bulk append. The checks of `grant_create` are evaluated once
+as the per-row services; `grants_suspend_bulk` can instead write one event per 1,000 grants)
+with one bulk append. The checks of `grant_create` are evaluated once
 for the whole set: a spec the rules refuse is reported with the rule's message, the others are
 created (as if `grant_create` had been called for each in order: SoD counts the earlier specs
 of the set as held).
@@ -10,13 +11,15 @@ of the set as held).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -40,6 +43,10 @@ from apps.tenants.models import Tenant
 # Rows per statement for id lists (SQLite allows 32,766 parameters per statement).
 ID_CHUNK = 5000
 SNAPSHOT_RELATED = ("user", "service_account", "api_key", "entitlement", "role")
+# Audit modes of `grants_suspend_bulk`, and the grants per event of the per-batch mode.
+AUDIT_PER_OBJECT = "per_object"
+AUDIT_PER_BATCH = "per_batch"
+AUDIT_BATCH = 1000
 
 __all__ = [
     "BulkCreateResult",
@@ -177,21 +184,66 @@ def grants_revoke_bulk(
     return [g.pk for g in grants]
 
 
+def _pk_in(ids: list[int]) -> Any:
+    """`pk__in` for a long id list as ONE parameter (a PostgreSQL array, a JSON text on
+    SQLite), not one placeholder per id."""
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", (ids,))
+    return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(ids),))
+
+
 def grants_suspend_bulk(
-    *, actor: Any, tenant: Any, grant_ids: Iterable[int] | QuerySet[Any], reason: str
+    *,
+    actor: Any,
+    tenant: Any,
+    grant_ids: Iterable[int] | QuerySet[Any],
+    reason: str,
+    audit: str = AUDIT_PER_OBJECT,
+    audit_details: dict[str, Any] | None = None,
 ) -> list[int]:
     """Suspend (pause, restorable with `grant_restore`) the unended, unsuspended grants among
-    `grant_ids` in `tenant`; returns the ids this call suspended."""
+    `grant_ids` in `tenant`; returns the ids this call suspended, in id order.
+
+    `audit`: `"per_object"` (the default) appends one `access.grant.suspended` per grant;
+    `"per_batch"`, for mass actions whose caller keeps each grant's prior state itself (an
+    incident's grant snapshot), appends one `access.grants.suspended` per `AUDIT_BATCH` grants
+    with their ids, built from ids alone (no model instances are loaded). `audit_details` is
+    added to every event's details."""
+    if audit not in (AUDIT_PER_OBJECT, AUDIT_PER_BATCH):
+        raise ValueError(f"unknown audit mode {audit!r}")
     tenant_id = getattr(tenant, "pk", tenant)
+    details = {**(audit_details or {}), "reason": reason}
+    unsuspended = Q(suspended_at__isnull=True)
     with scope_for(tenant), transaction.atomic():
-        grants = _lock_unended(tenant_id, grant_ids, Q(suspended_at__isnull=True))
+        grants: list[Grant] = []
+        if audit == AUDIT_PER_OBJECT:
+            grants = _lock_unended(tenant_id, grant_ids, unsuspended)
+            ids = [g.pk for g in grants]
+        else:
+            # An id list goes in as one parameter (`_pk_in`), not in chunks of placeholders.
+            filters = (
+                _id_filters(grant_ids)
+                if isinstance(grant_ids, QuerySet)
+                else [Q(pk__in=_pk_in(sorted({int(i) for i in grant_ids})))]
+            )
+            ids = []
+            for id_q in filters:
+                ids += list(
+                    Grant.objects.for_tenant(tenant_id)
+                    .filter(id_q, unsuspended, revoked_at__isnull=True)
+                    .select_for_update()
+                    .order_by("pk")
+                    .values_list("pk", flat=True)
+                )
         now = timezone.now()
         by = _actor_or_none(actor)
-        for chunk in _chunks([g.pk for g in grants]):
+        if ids:
+            # The locked rows exactly (not the filter again: a grant committed since is not
+            # among them).
             Grant.objects.for_tenant(tenant_id).filter(
-                pk__in=chunk, revoked_at__isnull=True, suspended_at__isnull=True
+                pk__in=_pk_in(ids), revoked_at__isnull=True, suspended_at__isnull=True
             ).update(suspended_at=now, suspended_by=by, suspend_reason=reason or "")
-        events = []
+        events: list[dict[str, Any]] = []
         for grant in grants:
             grant.suspended_at, grant.suspended_by, grant.suspend_reason = now, by, reason or ""
             events.append(
@@ -199,11 +251,31 @@ def grants_suspend_bulk(
                     "action": "access.grant.suspended",
                     "actor": actor,
                     "target": grant,
-                    "details": {"reason": reason},
+                    "details": details,
                 }
             )
+        if audit == AUDIT_PER_BATCH:
+            batches = -(-len(ids) // AUDIT_BATCH)
+            for number, start in enumerate(range(0, len(ids), AUDIT_BATCH), start=1):
+                chunk = ids[start : start + AUDIT_BATCH]
+                events.append(
+                    {
+                        "action": "access.grants.suspended",
+                        "actor": actor,
+                        "target": f"{len(chunk)} grants",
+                        "target_type": Grant._meta.label_lower,
+                        "details": {
+                            **details,
+                            "count": len(chunk),
+                            "ids": chunk,
+                            "batch": number,
+                            "batches": batches,
+                            "total": len(ids),
+                        },
+                    }
+                )
         _finish(tenant_id=tenant_id, events=events)
-    return [g.pk for g in grants]
+    return ids
 
 
 def grants_revoke_for_user(

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from apps.core.tenancy import unscoped
 from apps.requests.models import AccessRequest, Notification
@@ -64,6 +65,60 @@ def _format(value: Any, user: Any) -> Any:
     return value
 
 
+# Translated when a notice is made, in its recipient's language: only the event's own two
+# strings (a sweeper ending 100,000 requests makes as many notices).
+_SUBJECTS = {
+    "approval_needed": gettext_noop("Approval needed: %(target)s for %(who)s"),
+    "reminder": gettext_noop("Reminder: approval due soon for %(target)s"),
+    "escalated_to_you": gettext_noop("Escalated to you: %(target)s for %(who)s"),
+    "escalated": gettext_noop("Your request #%(id)s was escalated"),
+    "approved": gettext_noop("Approved: %(target)s"),
+    "denied": gettext_noop("Denied: %(target)s"),
+    "expired": gettext_noop("Expired unanswered: %(target)s"),
+    "cancelled": gettext_noop("Cancelled: %(target)s"),
+    "granted": gettext_noop("Access granted: %(target)s"),
+    "ended": gettext_noop("Access ended: %(target)s"),
+    "revoked": gettext_noop("Access revoked: %(target)s"),
+    "break_glass": gettext_noop("Break-glass access to %(tenant)s: %(target)s"),
+    "review_needed": gettext_noop("Review break-glass access #%(id)s"),
+    "review_overdue": gettext_noop("Overdue: break-glass review #%(id)s"),
+    "vendor_approval_needed": gettext_noop("Vendor access to %(tenant)s needs your decision"),
+}
+_BODIES = {
+    "approval_needed": gettext_noop(
+        "%(requester)s asks for %(target)s for %(who)s. Justification: %(justification)s"
+    ),
+    "reminder": gettext_noop("Request #%(id)s (%(target)s) escalates at %(due)s unless decided."),
+    "escalated_to_you": gettext_noop(
+        "Request #%(id)s (%(target)s) was not decided in time and now waits for you."
+    ),
+    "escalated": gettext_noop(
+        "Step “%(step)s” was not decided in time and went to a fallback approver."
+    ),
+    "approved": gettext_noop("Request #%(id)s was approved. %(reason)s"),
+    "denied": gettext_noop("Request #%(id)s was denied. Reason: %(reason)s"),
+    "expired": gettext_noop("Request #%(id)s was not answered in time and expired."),
+    "cancelled": gettext_noop("Request #%(id)s was cancelled."),
+    "granted": gettext_noop("You hold %(target)s from %(starts)s until %(ends)s."),
+    "ended": gettext_noop("Your access to %(target)s ended (%(reason)s)."),
+    "revoked": gettext_noop("Access to %(target)s was revoked: %(reason)s"),
+    "break_glass": gettext_noop(
+        "%(who)s used break-glass access to %(target)s until %(ends)s, skipping approval. "
+        "Justification: %(justification)s"
+    ),
+    "review_needed": gettext_noop(
+        "Break-glass access #%(id)s by %(who)s needs a review before %(due)s."
+    ),
+    "review_overdue": gettext_noop(
+        "Nobody reviewed break-glass access #%(id)s by %(who)s in time."
+    ),
+    "vendor_approval_needed": gettext_noop(
+        "%(who)s (vendor staff) asks for %(target)s in %(tenant)s for ticket %(ticket)s. "
+        "Justification: %(justification)s"
+    ),
+}
+
+
 def _text(event: str, req: AccessRequest, extra: dict[str, Any]) -> tuple[str, str]:
     """Subject and body of one event, in the active language."""
     params = {
@@ -74,55 +129,11 @@ def _text(event: str, req: AccessRequest, extra: dict[str, Any]) -> tuple[str, s
         "requester": str(req.requester),
         **extra,
     }
-    subjects = {
-        "approval_needed": _("Approval needed: %(target)s for %(who)s"),
-        "reminder": _("Reminder: approval due soon for %(target)s"),
-        "escalated_to_you": _("Escalated to you: %(target)s for %(who)s"),
-        "escalated": _("Your request #%(id)s was escalated"),
-        "approved": _("Approved: %(target)s"),
-        "denied": _("Denied: %(target)s"),
-        "expired": _("Expired unanswered: %(target)s"),
-        "cancelled": _("Cancelled: %(target)s"),
-        "granted": _("Access granted: %(target)s"),
-        "ended": _("Access ended: %(target)s"),
-        "revoked": _("Access revoked: %(target)s"),
-        "break_glass": _("Break-glass access to %(tenant)s: %(target)s"),
-        "review_needed": _("Review break-glass access #%(id)s"),
-        "review_overdue": _("Overdue: break-glass review #%(id)s"),
-        "vendor_approval_needed": _("Vendor access to %(tenant)s needs your decision"),
-    }
-    bodies = {
-        "approval_needed": _(
-            "%(requester)s asks for %(target)s for %(who)s. Justification: %(justification)s"
-        ),
-        "reminder": _("Request #%(id)s (%(target)s) escalates at %(due)s unless decided."),
-        "escalated_to_you": _(
-            "Request #%(id)s (%(target)s) was not decided in time and now waits for you."
-        ),
-        "escalated": _("Step “%(step)s” was not decided in time and went to a fallback approver."),
-        "approved": _("Request #%(id)s was approved. %(reason)s"),
-        "denied": _("Request #%(id)s was denied. Reason: %(reason)s"),
-        "expired": _("Request #%(id)s was not answered in time and expired."),
-        "cancelled": _("Request #%(id)s was cancelled."),
-        "granted": _("You hold %(target)s from %(starts)s until %(ends)s."),
-        "ended": _("Your access to %(target)s ended (%(reason)s)."),
-        "revoked": _("Access to %(target)s was revoked: %(reason)s"),
-        "break_glass": _(
-            "%(who)s used break-glass access to %(target)s until %(ends)s, skipping approval. "
-            "Justification: %(justification)s"
-        ),
-        "review_needed": _("Break-glass access #%(id)s by %(who)s needs a review before %(due)s."),
-        "review_overdue": _("Nobody reviewed break-glass access #%(id)s by %(who)s in time."),
-        "vendor_approval_needed": _(
-            "%(who)s (vendor staff) asks for %(target)s in %(tenant)s for ticket %(ticket)s. "
-            "Justification: %(justification)s"
-        ),
-    }
     params.setdefault("justification", req.justification[:300])
     params.setdefault("reason", req.decision_reason or "")
     params.setdefault("ticket", req.ticket_ref or "—")
-    subject = subjects.get(event, event) % params
-    body = bodies.get(event, "") % params
+    subject = _(_SUBJECTS[event]) % params if event in _SUBJECTS else event % params
+    body = _(_BODIES[event]) % params if event in _BODIES else ""
     return subject, body
 
 

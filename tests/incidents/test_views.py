@@ -211,3 +211,24 @@ def test_detail_page_actions_give_messages_not_errors(
     assert "cannot become" in r.content.decode()
     r = client.post(f"{base}/subjects/", {"tenant": "globex", "kind": "user", "identifier": "a"})
     assert r.status_code == 404
+
+
+def test_audit_log_and_explain_page_show_the_suspension_sensibly(
+    world: Any, incident: Incident, security_officer: User, admin_a: User, client_for: Any
+) -> None:
+    preview = services.suspension_preview(actor=security_officer, incident=incident)
+    services.suspension_execute(
+        actor=security_officer,
+        incident=incident,
+        fingerprint_seen=preview.fingerprint,
+        confirm_reference=incident.reference,
+        reason="leak",
+    )
+    client = client_for(admin_a)
+    audit = client.get("/t/acme/audit/").content.decode()
+    assert "access.grants.suspended" in audit
+    assert "6 grants" in audit  # the batch event's target
+    assert "accounts.disabled" in audit
+    explain = client.get(f"/t/acme/access/explain/environments/{world.crm.pk}/")
+    assert explain.status_code == 200
+    assert "Suspended" in explain.content.decode()  # the grant row itself says so

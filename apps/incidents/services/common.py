@@ -1,12 +1,16 @@
-"""What every incident service shares: the error type, who may act, the timeline, and the
-bulk audit append (with a per-event fallback while the bulk writer is not there)."""
+"""What every incident service shares: the error type, who may act, the timeline, the bulk
+audit append (with a per-event fallback while the bulk writer is not there), the per-batch
+audit events of mass actions, and id lists as one SQL parameter."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
+from django.db import connection
 from django.db.models import Max
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -109,3 +113,43 @@ def audit_bulk(*, tenant: Tenant | None, events: list[dict[str, Any]]) -> int:
         else:
             audit_event_record(tenant=tenant, **event)
     return len(events)
+
+
+# Objects per audit event of a mass action (docs/incidents.md, "Audit and evidence").
+AUDIT_BATCH = 1000
+
+
+def batch_events(
+    *, action: str, actor: Any, ids: list[int], noun: str, target_type: str, details: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One audit event per `AUDIT_BATCH` objects of one kind: their ids, the count, and which
+    batch of how many (each object's prior state is in the incident's records, not here)."""
+    batches = -(-len(ids) // AUDIT_BATCH)
+    events = []
+    for number, start in enumerate(range(0, len(ids), AUDIT_BATCH), start=1):
+        chunk = ids[start : start + AUDIT_BATCH]
+        events.append(
+            {
+                "action": action,
+                "actor": actor,
+                "target": f"{len(chunk)} {noun}",
+                "target_type": target_type,
+                "details": {
+                    **details,
+                    "count": len(chunk),
+                    "ids": chunk,
+                    "batch": number,
+                    "batches": batches,
+                    "total": len(ids),
+                },
+            }
+        )
+    return events
+
+
+def pk_in(ids: list[int]) -> RawSQL:
+    """The right-hand side of `pk__in` for a long id list as ONE parameter (a PostgreSQL array,
+    a JSON text on SQLite) instead of one placeholder per id."""
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", (ids,))
+    return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(ids),))

@@ -7,7 +7,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    F,
+    Value,
+)
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -31,6 +39,7 @@ from apps.incidents.services.common import (
     IncidentError,
     audit_bulk,
     next_reference,
+    pk_in,
     require_open,
     require_oversight,
     timeline_add,
@@ -38,8 +47,6 @@ from apps.incidents.services.common import (
 from apps.incidents.services.scope import grants_in_scope
 from apps.integrations.models import ApiKey, OAuthClient
 from apps.tenants.models import Environment, Membership, Tenant
-
-SNAPSHOT_BATCH = 5_000
 
 # Allowed manual status changes (containment happens through the suspension as well).
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -61,55 +68,69 @@ def _audit_platform(**kwargs: Any) -> None:
 
 
 def snapshot_take(
-    *, incident: Incident, row: IncidentTenant, grant_ids: list[int] | None = None
+    *,
+    incident: Incident,
+    row: IncidentTenant,
+    grant_ids: list[int] | None = None,
+    mark_suspended: bool = False,
 ) -> int:
     """Record every grant now in scope (or among `grant_ids`, the plan's) that the snapshot
-    does not hold yet (rows go in big batches; a grant is snapshotted once per incident, as it
-    was when first in scope)."""
+    does not hold yet (a grant is snapshotted once per incident, as it was when first in
+    scope). One INSERT ... SELECT: the rows never travel through Python, whatever their
+    number; the unique (incident, grant) index skips the ones held already. Returns how many
+    rows were added.
+
+    `mark_suspended` (the suspension, right before it switches these grants off): the rows
+    are flagged `suspended_by_incident`, held ones included, in the same statement; returns
+    how many rows were added or flagged."""
     with tenant_context(row.tenant):
         now = timezone.now()
-        have = set(
-            GrantSnapshot.objects.filter(incident=incident).values_list("grant_id", flat=True)
+        # Snapshot column -> its value (the SELECT list in this order).
+        columns: dict[str, Any] = {
+            "tenant": Value(row.tenant_id, output_field=BigIntegerField()),
+            "incident": Value(incident.pk, output_field=BigIntegerField()),
+            "grant": F("pk"),
+            "user": F("user_id"),
+            "entitlement_id_at": F("entitlement_id"),
+            "role_id_at": F("role_id"),
+            "source": F("source"),
+            "starts_at": F("starts_at"),
+            "expires_at": F("expires_at"),
+            "was_suspended": Value(False, output_field=BooleanField()),
+            "taken_at": Value(now, output_field=DateTimeField()),
+            "suspended_by_incident": Value(mark_suspended, output_field=BooleanField()),
+            "restore_mode": Value("", output_field=CharField()),
+            "restore_approval": Value("", output_field=CharField()),
+        }
+        grants = grants_in_scope(row)
+        if grant_ids is not None:
+            grants = grants.filter(pk__in=pk_in(grant_ids))
+        source = grants.order_by().values(
+            **{f"snap_{name}": value for name, value in columns.items()}
         )
-        columns = (
-            "pk",
-            "user_id",
-            "entitlement_id",
-            "role_id",
-            "source",
-            "starts_at",
-            "expires_at",
+        select, params = source.query.sql_with_params()
+        meta = GrantSnapshot._meta
+        quote = connection.ops.quote_name
+        db_columns = {f.name: str(f.column) for f in meta.concrete_fields}
+
+        def column(name: str) -> str:
+            return quote(db_columns[name])
+
+        names = ", ".join(column(n) for n in columns)
+        flag = column("suspended_by_incident")
+        on_conflict = f"DO UPDATE SET {flag} = excluded.{flag}" if mark_suspended else "DO NOTHING"
+        # (The SELECT always has a WHERE clause, which SQLite needs before ON CONFLICT.)
+        sql = (
+            f"INSERT INTO {quote(meta.db_table)} ({names}) {select} "
+            f"ON CONFLICT ({column('incident')}, {column('grant')}) {on_conflict}"
         )
-        if grant_ids is None:
-            values: list[tuple[Any, ...]] = [
-                v for v in grants_in_scope(row).values_list(*columns) if v[0] not in have
-            ]
-        else:
-            missing = sorted(set(grant_ids) - have)
-            values = []
-            for start in range(0, len(missing), SNAPSHOT_BATCH):
-                chunk = missing[start : start + SNAPSHOT_BATCH]
-                values += list(Grant.objects.filter(pk__in=chunk).values_list(*columns))
-        rows = [
-            GrantSnapshot(
-                tenant_id=row.tenant_id,
-                incident=incident,
-                grant_id=pk,
-                user_id=user_id,
-                entitlement_id_at=entitlement_id,
-                role_id_at=role_id,
-                source=source,
-                starts_at=starts_at,
-                expires_at=expires_at,
-                taken_at=now,
-            )
-            for pk, user_id, entitlement_id, role_id, source, starts_at, expires_at in values
-        ]
-        GrantSnapshot.objects.bulk_create(rows, batch_size=SNAPSHOT_BATCH)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            taken = max(cursor.rowcount, 0)
         if row.snapshot_at is None:
             IncidentTenant.objects.filter(pk=row.pk).update(snapshot_at=now)
             row.snapshot_at = now
-    return len(rows)
+    return taken
 
 
 def _tenant_attach(*, actor: Any, incident: Incident, tenant: Tenant, scope: str) -> IncidentTenant:

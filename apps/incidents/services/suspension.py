@@ -6,9 +6,11 @@ switched off is exactly what the person saw, or nothing (the plan moved: preview
 
 Per tenant, a constant number of statements whatever its size: accounts disabled and their
 sessions ended (one UPDATE bumping the session generation), vendor staff's sessions ended,
-API keys and OAuth clients revoked with their live tokens (one UPDATE each), grants suspended
-through apps.access (`grants_suspend_bulk`), the missing snapshot rows, the audit events in
-bulk, and, when asked, the tenant isolated.
+API keys and OAuth clients revoked with their live tokens (one UPDATE each), the missing
+snapshot rows (one INSERT ... SELECT), grants suspended through apps.access
+(`grants_suspend_bulk`), one audit event per batch of up to 1,000 objects of a kind, and, when
+asked, the tenant isolated. Each UPDATE names the plan's ids (one array parameter) and must
+change exactly as many rows as the plan says, or the whole suspension is undone.
 """
 
 from __future__ import annotations
@@ -19,17 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from apps.access.models import Grant
 from apps.core.audit.services import audit_event_record
 from apps.core.tenancy import tenant_context, unscoped
 from apps.identity.models import User
 from apps.incidents.models import (
-    GrantSnapshot,
     Incident,
     IncidentStatus,
     IncidentTenant,
@@ -40,23 +40,16 @@ from apps.incidents.services.common import (
     IncidentConflict,
     IncidentError,
     audit_bulk,
+    batch_events,
+    pk_in,
     require_open,
     require_oversight,
     timeline_add,
 )
 from apps.incidents.services.incidents import snapshot_take
-from apps.incidents.services.scope import (
-    TenantPlan,
-    accounts_to_disable,
-    api_keys_to_revoke,
-    fingerprint,
-    grants_in_scope,
-    tenant_plan,
-)
-from apps.integrations.models import CredentialState, OAuthAccessToken, OAuthClient
+from apps.incidents.services.scope import TenantPlan, fingerprint, tenant_plan
+from apps.integrations.models import ApiKey, CredentialState, OAuthAccessToken, OAuthClient
 from apps.tenants.models import Tenant, TenantStatus
-
-ID_BATCH = 10_000
 
 
 @dataclass
@@ -107,34 +100,21 @@ def suspension_preview(
     return SuspensionPreview(incident=incident, plans=plans, fingerprint=fingerprint(plans))
 
 
-def _chunks(ids: list[int]) -> Iterable[list[int]]:
-    for start in range(0, len(ids), ID_BATCH):
-        yield ids[start : start + ID_BATCH]
-
-
-def _grants_suspend(
-    *, actor: Any, tenant: Tenant, grant_ids: list[int] | QuerySet[Grant], reason: str
-) -> list[int]:
-    """apps.access's set-based suspension; the per-grant service while that is not there."""
+def _grants_suspend(*, actor: Any, incident: Incident, plan: TenantPlan, reason: str) -> list[int]:
+    """The plan's grants, suspended through apps.access with one audit event per batch (the
+    snapshot keeps each grant's prior state row by row); the ids actually suspended."""
     from apps.access import services as access
 
-    bulk = getattr(access, "grants_suspend_bulk", None)
-    if bulk is not None:
-        return list(bulk(actor=actor, tenant=tenant, grant_ids=grant_ids, reason=reason))
-    done = []
-    for grant in Grant.objects.for_tenant(tenant).filter(pk__in=grant_ids):
-        before = grant.suspended_at
-        grant = access.grant_suspend(actor=actor, grant=grant, reason=reason)
-        if before is None and grant.suspended_at is not None:
-            done.append(grant.pk)
-    return done
-
-
-def _label_rows(model: Any, ids: list[int], *fields: str) -> list[Any]:
-    rows: list[Any] = []
-    for chunk in _chunks(ids):
-        rows.extend(model.objects.filter(pk__in=chunk).only("pk", *fields))
-    return rows
+    return list(
+        access.grants_suspend_bulk(
+            actor=actor,
+            tenant=plan.tenant,
+            grant_ids=plan.grant_ids,
+            reason=f"incident {incident.reference}: {reason}",
+            audit="per_batch",
+            audit_details={"incident": incident.reference},
+        )
+    )
 
 
 _STALE = gettext_lazy(
@@ -143,8 +123,10 @@ _STALE = gettext_lazy(
 )
 
 
-def _same(planned: list[int], rows: list[Any]) -> None:
-    if [r.pk for r in rows] != planned:
+def _same(planned: list[int] | int, done: list[int] | int) -> None:
+    """What a statement changed must be what the plan said (same transaction, moments after
+    the fingerprint check; a concurrent change in between undoes the whole suspension)."""
+    if done != planned:
         raise IncidentConflict(str(_STALE), code="stale_preview")
 
 
@@ -154,93 +136,101 @@ def _suspend_tenant(*, actor: Any, incident: Incident, plan: TenantPlan, reason:
     tenant = plan.tenant
     actor_obj = actor if getattr(actor, "pk", None) else None
     details = {"incident": incident.reference, "reason": reason}
+    revoke_reason = f"incident {incident.reference}"[:200]
     with tenant_context(tenant):
-        # Sets are selected by subqueries (the plan's definition), not by lists of ids sent
-        # as parameters: one statement each whatever the size. They must still be the
-        # preview's sets (same transaction, moments after the fingerprint check).
-        people = list(accounts_to_disable(plan.row).only("pk", "email", "full_name").order_by("pk"))
-        keys = list(api_keys_to_revoke(plan.row).only("pk", "name", "prefix").order_by("pk"))
-        _same(plan.user_ids, people)
-        _same(plan.api_key_ids, keys)
-        # Accounts: disabled, every session ended (sessions carry the generation's hash).
-        accounts_to_disable(plan.row).update(
-            is_active=False,
-            disabled_at=now,
-            session_generation=F("session_generation") + 1,
-        )
-        # Vendor staff who held access here: their sessions end; their accounts stay.
-        staff = list(
-            User.objects.filter(pk__in=plan.staff_session_ids)
-            .only("pk", "email", "full_name")
-            .order_by("pk")
-        )
-        User.objects.filter(pk__in=plan.staff_session_ids).update(
-            session_generation=F("session_generation") + 1
-        )
-        api_keys_to_revoke(plan.row).update(
-            state=CredentialState.REVOKED,
-            revoked_at=now,
-            revoked_by=actor_obj,
-            revoke_reason=f"incident {incident.reference}"[:200],
-            ended_at=now,
-            notify_at=None,
-        )
+        # Every UPDATE names the plan's ids (one array parameter each, whatever the size) and
+        # must change exactly that many rows.
+        if plan.user_ids:
+            # Accounts: disabled, every session ended (sessions carry the generation's hash).
+            _same(
+                len(plan.user_ids),
+                User.objects.filter(pk__in=pk_in(plan.user_ids), is_active=True).update(
+                    is_active=False,
+                    disabled_at=now,
+                    session_generation=F("session_generation") + 1,
+                ),
+            )
+        if plan.staff_session_ids:
+            # Vendor staff who held access here: their sessions end; their accounts stay.
+            User.objects.filter(pk__in=pk_in(plan.staff_session_ids)).update(
+                session_generation=F("session_generation") + 1
+            )
+        if plan.api_key_ids:
+            _same(
+                len(plan.api_key_ids),
+                ApiKey.objects.filter(
+                    pk__in=pk_in(plan.api_key_ids), state=CredentialState.ACTIVE
+                ).update(
+                    state=CredentialState.REVOKED,
+                    revoked_at=now,
+                    revoked_by=actor_obj,
+                    revoke_reason=revoke_reason,
+                    ended_at=now,
+                    notify_at=None,
+                ),
+            )
         tokens = 0
         if plan.oauth_client_ids:
-            OAuthClient.objects.filter(
-                pk__in=plan.oauth_client_ids, state=CredentialState.ACTIVE
-            ).update(
-                state=CredentialState.REVOKED,
-                revoked_at=now,
-                revoked_by=actor_obj,
-                revoke_reason=f"incident {incident.reference}"[:200],
+            _same(
+                len(plan.oauth_client_ids),
+                OAuthClient.objects.filter(
+                    pk__in=plan.oauth_client_ids, state=CredentialState.ACTIVE
+                ).update(
+                    state=CredentialState.REVOKED,
+                    revoked_at=now,
+                    revoked_by=actor_obj,
+                    revoke_reason=revoke_reason,
+                ),
             )
             tokens = OAuthAccessToken.objects.filter(
                 client_id__in=plan.oauth_client_ids, revoked_at__isnull=True
             ).update(revoked_at=now)
-        # Grants: every one is in the snapshot before it is switched off.
-        snapshot_take(incident=incident, row=plan.row, grant_ids=plan.grant_ids)
-        suspended = (
-            _grants_suspend(
-                actor=actor, tenant=tenant, grant_ids=grants_in_scope(plan.row), reason=reason
+        # Grants: every one is in the snapshot, flagged as suspended by the incident, before it
+        # is switched off (one statement adds the missing rows and flags them all).
+        suspended: list[int] = []
+        if plan.grant_ids:
+            _same(
+                len(plan.grant_ids),
+                snapshot_take(
+                    incident=incident, row=plan.row, grant_ids=plan.grant_ids, mark_suspended=True
+                ),
             )
-            if plan.grant_ids
-            else []
+            suspended = _grants_suspend(actor=actor, incident=incident, plan=plan, reason=reason)
+            _same(plan.grant_ids, suspended)
+        # One audit event per batch of up to AUDIT_BATCH objects of a kind (the grants' come
+        # from apps.access above); the ids are in `Suspension` and the snapshot as well.
+        events = batch_events(
+            action="accounts.disabled",
+            actor=actor,
+            ids=plan.user_ids,
+            noun="accounts",
+            target_type=User._meta.label_lower,
+            details=details,
         )
-        if sorted(suspended) != plan.grant_ids:
-            raise IncidentConflict(str(_STALE), code="stale_preview")
-        for chunk in _chunks(suspended):
-            GrantSnapshot.objects.filter(incident=incident, grant_id__in=chunk).update(
-                suspended_by_incident=True
-            )
-        events: list[dict[str, Any]] = [
-            {
-                "action": "user.disabled",
-                "actor": actor,
-                "target": user,
-                "before": {"is_active": True},
-                "after": {"is_active": False},
-                "details": details,
-            }
-            for user in people
-        ]
-        events += [
-            {"action": "sessions.revoked", "actor": actor, "target": user, "details": details}
-            for user in staff
-        ]
-        events += [
-            {
-                "action": "api_key.revoked",
-                "actor": actor,
-                "target": key,
-                "details": {**details, "prefix": key.prefix},
-            }
-            for key in keys
-        ]
-        events += [
-            {"action": "oauth_client.revoked", "actor": actor, "target": client, "details": details}
-            for client in _label_rows(OAuthClient, plan.oauth_client_ids, "name", "client_id")
-        ]
+        events += batch_events(
+            action="staff_sessions.ended",
+            actor=actor,
+            ids=plan.staff_session_ids,
+            noun="vendor staff",
+            target_type=User._meta.label_lower,
+            details=details,
+        )
+        events += batch_events(
+            action="api_keys.revoked",
+            actor=actor,
+            ids=plan.api_key_ids,
+            noun="API keys",
+            target_type=ApiKey._meta.label_lower,
+            details=details,
+        )
+        events += batch_events(
+            action="oauth_clients.revoked",
+            actor=actor,
+            ids=plan.oauth_client_ids,
+            noun="OAuth clients",
+            target_type=OAuthClient._meta.label_lower,
+            details={**details, "tokens_revoked": tokens},
+        )
         audit_bulk(tenant=tenant, events=events)
         if plan.isolate:
             _isolate(actor=actor, incident=incident, row=plan.row, reason=reason)

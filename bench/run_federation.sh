@@ -3,6 +3,7 @@
 #   bench/run_federation.sh            # 200 logins per series
 #   LOGINS=500 bench/run_federation.sh
 #   LOGINS=30 PROFILE=saml-repeat bench/run_federation.sh   # cProfile of one series
+#   bench/run_federation.sh --series saml --sql             # SAML only, print one login's SQL
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -17,4 +18,4 @@ export FEDERATION_BASE_URL=https://custos.example.com
 cleanup() { ci_services_down; rm -rf "$CUSTOS_VAR_DIR"; }
 trap cleanup EXIT
 "$PY" manage.py migrate --noinput --skip-checks -v0 || exit 1
-"$PY" bench/federation.py --logins "$LOGINS" ${PROFILE:+--profile "$PROFILE"}
+"$PY" bench/federation.py --logins "$LOGINS" ${PROFILE:+--profile "$PROFILE"} "$@"

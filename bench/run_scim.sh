@@ -27,8 +27,25 @@ trap cleanup EXIT
 GPID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
 rc=0
+# CPU seconds (user+system) used so far by a process and its descendants.
+cpu_of() {
+  local pids total=0 pid t
+  pids=$(ps -o pid= --ppid "$1" 2>/dev/null; echo "$1")
+  for pid in $pids; do
+    t=$(awk '{print $14+$15+$16+$17}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+    total=$((total + t))
+  done
+  echo "$total"
+}
 echo "== create: $USERS users, $CLIENTS clients, $WORKERS gunicorn workers"
-"$PY" bench/scim.py create --state "$STATE" --url "http://127.0.0.1:$PORT" --users "$USERS" --clients "$CLIENTS" || rc=1
+g0=$(cpu_of "$GPID"); p0=$(cpu_of "$PG_PID")
+/usr/bin/time -f "%U %S" -o "$CUSTOS_VAR_DIR/client.cpu" \
+  "$PY" bench/scim.py create --state "$STATE" --url "http://127.0.0.1:$PORT" --users "$USERS" --clients "$CLIENTS" || rc=1
+g1=$(cpu_of "$GPID"); p1=$(cpu_of "$PG_PID")
+hz=$(getconf CLK_TCK)
+awk -v g=$((g1 - g0)) -v p=$((p1 - p0)) -v hz="$hz" -v n="$USERS" -v c="$(tail -1 "$CUSTOS_VAR_DIR/client.cpu")" \
+  'BEGIN { split(c, a, " "); cl = (a[1] + a[2]) * 1000 / n; gs = g * 1000 / hz / n; ps = p * 1000 / hz / n;
+           printf "create: CPU per request: gunicorn workers %.1f ms, PostgreSQL %.1f ms, HTTP clients %.1f ms, total %.1f ms\n", gs, ps, cl, gs + ps + cl }'
 echo "== deactivate: the user holding $GRANTS grants"
 "$PY" bench/scim.py deactivate --state "$STATE" --url "http://127.0.0.1:$PORT" || rc=1
 stop_server

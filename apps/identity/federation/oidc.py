@@ -49,14 +49,23 @@ class TenantOIDCAuth(OpenIdConnectAuth):
 
     def __init__(self, strategy: Any, redirect_uri: str, connection: IdpConnection) -> None:
         self.connection = connection
+        self._client_secret: str | None = None
         super().__init__(strategy, redirect_uri=redirect_uri)
 
     def setting(self, name: str, default: Any = None) -> Any:
         conn = self.connection
+        if name == "SECRET":
+            # social-core asks for settings dozens of times per request: the client secret
+            # is decrypted (a data-key read and an AES-GCM open) once per backend, and only
+            # when the secret itself is asked for.
+            if self._client_secret is None:
+                self._client_secret = (
+                    field_secret_get(conn, "client_secret") if conn.client_secret else ""
+                )
+            return self._client_secret
         values: dict[str, Any] = {
             "OIDC_ENDPOINT": conn.issuer.rstrip("/"),
             "KEY": conn.client_id,
-            "SECRET": field_secret_get(conn, "client_secret") if conn.client_secret else "",
             "USE_PKCE": True,
             "PKCE_CODE_CHALLENGE_METHOD": "S256",
             "SCOPE": [s for s in conn.scopes.split() if s],

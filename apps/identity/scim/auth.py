@@ -1,14 +1,30 @@
-"""Bearer-token authentication of SCIM requests (hot path: one indexed lookup inside the
-tenant's scope, one HMAC, one cache hit for the rate limit, a last-used write at most once a
-minute). A token is looked up only among the tenant's own tokens (RLS on PostgreSQL), so
-another tenant's token is simply unknown here: 401."""
+"""Bearer-token authentication of SCIM requests (hot path: one HMAC, two cache reads — the
+tenant's token-change marker and the rate-limit bucket — and, at most every few seconds per
+process, one indexed lookup; a last-used write at most once a minute). A token is looked up
+only joined to the tenant of the URL, so another tenant's token is simply unknown here: 401.
+
+Token cache: a directory sync sends thousands of requests with the same token, and the token
+row (with its tenant) was read and its ORM query compiled on every one of them. A token that
+verified is now remembered per process for TOKEN_CACHE_TTL seconds, keyed by the HMAC of the
+presented token (never the token itself). It cannot outlive its own end:
+
+* expiry is checked on every request against the cached row's `expires_at`;
+* revoking or rotating a token writes a per-tenant "tokens changed" marker to the shared cache
+  (Redis) after commit; every request reads it and re-reads the row when the marker is newer
+  than the cached copy — so a revocation takes effect at once in every worker;
+* anything else about the row or the tenant (a tenant suspended, a row edited by hand) is
+  re-read within TOKEN_CACHE_TTL seconds.
+"""
 
 from __future__ import annotations
 
+import copy
 import time
 from datetime import timedelta
 from typing import Any
 
+from django.core.cache import cache
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,7 +37,7 @@ from apps.identity.scim.models import TOKEN_KIND, ScimSettings, ScimToken
 from apps.identity.scim.selectors import scim_settings_for
 from apps.integrations.ratelimit import rate_limit_hit
 from apps.integrations.services.calls import auth_failure_note
-from apps.integrations.tokens import token_matches, token_parse
+from apps.integrations.tokens import token_hash, token_matches, token_parse
 from apps.tenants.models import Tenant, TenantStatus
 
 _DUMMY_HASH = "0" * 64
@@ -78,6 +94,58 @@ def settings_forget(tenant_id: int) -> None:
     _settings_cache.pop(tenant_id, None)
 
 
+TOKEN_CACHE_TTL = 5.0
+_CHANGED_KEY = "custos:scim:tokens-changed:{tenant_id}"
+# (tenant slug, HMAC of the presented token) -> (wall-clock time read, the token with its tenant)
+_token_cache: dict[tuple[str, str], tuple[float, ScimToken]] = {}
+
+
+def tokens_changed(tenant_id: int) -> None:
+    """A token of the tenant was revoked or rotated (called by the token services): this
+    process forgets its cached tokens now, and every process re-reads the tenant's tokens on
+    their next use — marked now and again when the transaction commits, so that a re-read
+    racing with the commit cannot keep the old row."""
+
+    def mark() -> None:
+        _token_cache.clear()
+        cache.set(_CHANGED_KEY.format(tenant_id=tenant_id), time.time(), timeout=300)
+
+    mark()
+    transaction.on_commit(mark)
+
+
+def token_cache_clear() -> None:
+    _token_cache.clear()
+
+
+def _detached(token: ScimToken) -> ScimToken:
+    """A copy of the cached row and its tenant: nothing a request does to its objects reaches
+    the cache or the next request."""
+    tenant = copy.copy(token.tenant)
+    token = copy.copy(token)
+    token.tenant = tenant
+    return token
+
+
+def _token_cached(slug: str, digest: str) -> ScimToken | None:
+    hit = _token_cache.get((slug, digest))
+    if hit is None:
+        return None
+    read_at, token = hit
+    if not 0 <= time.time() - read_at < TOKEN_CACHE_TTL:
+        return None
+    changed = cache.get(_CHANGED_KEY.format(tenant_id=token.tenant_id))
+    if changed is not None and changed >= read_at:
+        return None
+    return _detached(token)
+
+
+def _token_remember(slug: str, digest: str, token: ScimToken, read_at: float) -> None:
+    if len(_token_cache) > 1000:  # a handful of tokens in practice; never grows without bound
+        _token_cache.clear()
+    _token_cache[(slug, digest)] = (read_at, token)
+
+
 def _tenant_or_401(request: HttpRequest, slug: str) -> Tenant:
     tenant = Tenant.objects.filter(slug=slug).first()
     if tenant is None:
@@ -95,22 +163,28 @@ def scim_authenticate(request: HttpRequest, slug: str) -> tuple[Tenant, ScimToke
     parsed = token_parse(raw.strip(), kind=TOKEN_KIND)
     if parsed is None:
         raise _unauthorized(request, _tenant_or_401(request, slug), "invalid_token")
-    # cross-tenant: the tenant is known only with the token; the join pins it to the URL's.
-    with unscoped(reason="SCIM auth: the token of the tenant named in the URL"):
-        token = (
-            ScimToken.objects.select_related("tenant")
-            .filter(prefix=parsed.prefix, tenant__slug=slug)
-            .first()
-        )
+    digest = token_hash(parsed.token)
+    token = _token_cached(slug, digest)
     if token is None:
-        token_matches(parsed.token, _DUMMY_HASH)
-        tenant = _tenant_or_401(request, slug)
-        _other_tenant_note(tenant, parsed.prefix)
-        raise _unauthorized(request, tenant, "invalid_token")
+        read_at = time.time()  # before the read: a change committed meanwhile is newer
+        # cross-tenant: the tenant is known only with the token; the join pins it to the URL's.
+        with unscoped(reason="SCIM auth: the token of the tenant named in the URL"):
+            token = (
+                ScimToken.objects.select_related("tenant")
+                .filter(prefix=parsed.prefix, tenant__slug=slug)
+                .first()
+            )
+        if token is None:
+            token_matches(parsed.token, _DUMMY_HASH)
+            tenant = _tenant_or_401(request, slug)
+            _other_tenant_note(tenant, parsed.prefix)
+            raise _unauthorized(request, tenant, "invalid_token")
+        if not token_matches(parsed.token, token.secret_hash):
+            raise _unauthorized(request, token.tenant, "invalid_token", token.display_token)
+        _token_remember(slug, digest, token, read_at)
+        token = _detached(token)
     tenant = token.tenant
     label = token.display_token
-    if not token_matches(parsed.token, token.secret_hash):
-        raise _unauthorized(request, tenant, "invalid_token", label)
     now = timezone.now()
     if not token.is_usable(now):
         raise _unauthorized(request, tenant, "token_ended", label)
@@ -121,11 +195,17 @@ def scim_authenticate(request: HttpRequest, slug: str) -> tuple[Tenant, ScimToke
             % {"status": tenant.get_status_display().lower()},
         )
     with tenant_context(tenant):
-        _rate_limit_and_touch(request, tenant, token, now)
+        _rate_limit_and_touch(request, tenant, token, now, (slug, digest))
     return tenant, token
 
 
-def _rate_limit_and_touch(request: HttpRequest, tenant: Tenant, token: ScimToken, now: Any) -> None:
+def _rate_limit_and_touch(
+    request: HttpRequest,
+    tenant: Tenant,
+    token: ScimToken,
+    now: Any,
+    cache_key: tuple[str, str],
+) -> None:
     settings = _settings_cached(tenant)
     wait = rate_limit_hit(
         key=f"scim:{tenant.pk}",
@@ -143,3 +223,7 @@ def _rate_limit_and_touch(request: HttpRequest, tenant: Tenant, token: ScimToken
         ScimToken.objects.filter(pk=token.pk).update(
             last_used_at=now, last_used_ip=client_ip(request)
         )
+        token.last_used_at = now
+        cached = _token_cache.get(cache_key)
+        if cached is not None:  # the cached row must not ask for the write again
+            cached[1].last_used_at = now

@@ -133,6 +133,9 @@ def scim_token_rotate(*, actor: Any, token: ScimToken, overlap_hours: int = 24) 
         ScimToken.objects.filter(pk=old.pk).update(
             replaced_by=new, rotated_at=now, expires_at=old_end
         )
+        from apps.identity.scim.auth import tokens_changed
+
+        tokens_changed(tenant.pk)
         audit_event_record(
             action="scim.token_rotated",
             actor=actor,
@@ -153,6 +156,9 @@ def scim_token_revoke(*, actor: Any, token: ScimToken, reason: str = "") -> bool
             revoked_at=now, revoked_by=actor, revoke_reason=reason[:200]
         )
         if done:
+            from apps.identity.scim.auth import tokens_changed
+
+            tokens_changed(tenant.pk)
             audit_event_record(
                 action="scim.token_revoked",
                 actor=actor,

@@ -4,14 +4,19 @@ PostgreSQL). Run through bench/run_api.sh (cluster, migrate, gunicorn, teardown)
 
     bench/api_get.py setup --state S [--users 2000] [--grants 5000] [--events 5000]
     bench/api_get.py load  --state S --url http://127.0.0.1:P [--clients 50] [--seconds 30]
-                           [--processes 5] [--think-ms 0]
+                           [--processes 5] [--think-ms 0] [--warmup-clients 1]
+                           [--server-pid P --db-pid P --redis-pid P]
+    bench/api_get.py profile --state S [--requests 300] [--cprofile]
 
 `setup` fills one tenant through the real services where it matters (tenant, admin, API key)
 and in bulk for the volume (members, grants, audit events via audit_events_record_bulk), then
 writes the key and slug to the state file. `load` runs `clients` HTTP/1.1 keep-alive clients
 (split over `processes` processes so the clients' own GIL does not become the bottleneck), each
 looping over the GET endpoints for `seconds` (closed loop; `think-ms` pauses between requests),
-and prints per-endpoint p50/p95/p99, the statuses and the throughput.
+and prints per-endpoint p50/p95/p99, the statuses and the throughput. With `--server-pid`,
+`--db-pid` (and `--redis-pid`) it also prints where the machine's CPU went during the run:
+the clients' own share, gunicorn's, PostgreSQL's, Redis' — on one machine the 50 clients compete
+with the server for the same cores, so the closed-loop figures read the whole box, not the API.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -150,7 +156,7 @@ def _client(
     paths = [p.format(slug=slug) for p in ENDPOINTS]
     headers = {"Authorization": f"Bearer {token}", "Connection": "keep-alive"}
     conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
-    results: list[tuple[int, float, int]] = []
+    results: list[tuple[int, float, int, float]] = []
     i = offset
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -169,7 +175,7 @@ def _client(
             status = 0
             conn.close()
             conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
-        results.append((index, time.perf_counter() - start, status))
+        results.append((index, time.perf_counter() - start, status, start))
         if think:
             time.sleep(think)
     out.extend(results)  # type: ignore[attr-defined]
@@ -185,9 +191,8 @@ def _process(
     first: int,
     q: object,
 ) -> None:
-    import threading
-
-    collected: list[tuple[int, float, int]] = []
+    cpu_started = time.process_time()  # every thread of this client process
+    collected: list[tuple[int, float, int, float]] = []
     workers = [
         threading.Thread(
             target=_client, args=(url, token, slug, seconds, think, first + n, collected)
@@ -198,7 +203,77 @@ def _process(
         w.start()
     for w in workers:
         w.join()
-    q.put(collected)  # type: ignore[attr-defined]
+    q.put((collected, time.process_time() - cpu_started))  # type: ignore[attr-defined]
+
+
+# --- where the CPU went (Linux /proc) ----------------------------------------------------------
+def _clock_ticks() -> int:
+    return int(os.sysconf("SC_CLK_TCK"))
+
+
+def _machine_jiffies() -> tuple[int, int, int]:
+    """(busy, stolen by the hypervisor, total) jiffies of all CPUs since boot."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields + [0] * (8 - len(fields))
+    busy = user + nice + system + irq + softirq  # guest time is already counted in user
+    return busy, steal, busy + steal + idle + iowait
+
+
+def _proc_times(pid: int) -> tuple[int, int, int] | None:
+    """(ppid, own utime+stime, reaped children's cutime+cstime) in jiffies."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    rest = raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) "
+    return int(rest[1]), int(rest[11]) + int(rest[12]), int(rest[13]) + int(rest[14])
+
+
+def _tree_snapshot(root: int) -> dict[int, int]:
+    """CPU jiffies of a process and its live children (gunicorn master + workers; postmaster
+    + backends), keyed by pid; key 0 holds what the root reaped from exited children."""
+    snap: dict[int, int] = {}
+    own = _proc_times(root)
+    if own is None:
+        return snap
+    snap[root], snap[0] = own[1], own[2]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != root:
+            times = _proc_times(int(entry.name))
+            if times is not None and times[0] == root:
+                snap[int(entry.name)] = times[1]
+    return snap
+
+
+def _tree_delta(before: dict[int, int], after: dict[int, int]) -> int:
+    """Jiffies used between the snapshots (a child born in between counts from zero; one that
+    exited shows up in the root's reaped-children time)."""
+    return sum(value - before.get(pid, 0) for pid, value in after.items())
+
+
+def _cpu_report(
+    before: dict[str, Any], after: dict[str, Any], clients_cpu: float, requests: int, wall: float
+) -> None:
+    tick = _clock_ticks()
+    cores = os.cpu_count() or 1
+    busy, steal, total = ((after["machine"][n] - before["machine"][n]) / tick for n in range(3))
+    parts = {"clients (this benchmark)": clients_cpu}
+    for name in ("gunicorn", "PostgreSQL", "Redis"):
+        if name in before:
+            parts[name] = _tree_delta(before[name], after[name]) / tick
+    parts["rest of the machine"] = max(0.0, busy - sum(parts.values()))
+    print(
+        f"CPU during the run ({wall:.1f} s): {cores} cores x {total / cores:.1f} s = "
+        f"{total:.1f} core-s, busy {busy:.1f} core-s ({100 * busy / total:.0f}%), "
+        f"stolen by the hypervisor {steal:.1f} core-s"
+    )
+    print("| process | CPU core-s | share of the machine | CPU ms per request |")
+    print("|---|---|---|---|")
+    for name, seconds in parts.items():
+        print(
+            f"| {name} | {seconds:.1f} | {100 * seconds / total:.0f}% | "
+            f"{1000 * seconds / max(1, requests):.2f} |"
+        )
 
 
 def load(args: argparse.Namespace) -> int:
@@ -206,11 +281,30 @@ def load(args: argparse.Namespace) -> int:
     per_process = [args.clients // args.processes] * args.processes
     for n in range(args.clients % args.processes):
         per_process[n] += 1
-    # warm-up: every endpoint once per worker-ish
-    _client(args.url, state["token"], state["slug"], 2.0, 0.0, 0, [])
+    # warm-up: every endpoint, from `warmup_clients` connections at once (1: one connection,
+    # i.e. one server thread and its database connection; the others start cold)
+    warmers = [
+        threading.Thread(
+            target=_client, args=(args.url, state["token"], state["slug"], 2.0, 0.0, n, [])
+        )
+        for n in range(max(1, args.warmup_clients))
+    ]
+    for w in warmers:
+        w.start()
+    for w in warmers:
+        w.join()
     queue: multiprocessing.Queue = multiprocessing.Queue()
     procs = []
     first = 0
+    watched = {
+        name: pid
+        for name, pid in (
+            ("gunicorn", args.server_pid), ("PostgreSQL", args.db_pid), ("Redis", args.redis_pid)
+        )
+        if pid
+    }  # fmt: skip
+    cpu_before: dict[str, Any] = {"machine": _machine_jiffies()}
+    cpu_before.update({name: _tree_snapshot(pid) for name, pid in watched.items()})
     started = time.perf_counter()
     for threads in per_process:
         p = multiprocessing.Process(
@@ -223,9 +317,14 @@ def load(args: argparse.Namespace) -> int:
         first += threads
         p.start()
         procs.append(p)
-    results: list[tuple[int, float, int]] = []
+    results: list[tuple[int, float, int, float]] = []
+    clients_cpu = 0.0
     for _ in procs:
-        results.extend(queue.get())
+        rows, cpu = queue.get()
+        results.extend(rows)
+        clients_cpu += cpu
+    cpu_after: dict[str, Any] = {"machine": _machine_jiffies()}
+    cpu_after.update({name: _tree_snapshot(pid) for name, pid in watched.items()})
     for p in procs:
         p.join()
     wall = time.perf_counter() - started
@@ -251,6 +350,18 @@ def load(args: argparse.Namespace) -> int:
             f"| `{label}` | {len(rows)} | {statistics.median(ms):.1f} | {pct(ms, 95):.1f} | "
             f"{pct(ms, 99):.1f} | {', '.join(f'{s}x{c}' for s, c in sorted(statuses.items()))} |"
         )
+    # The same requests without the first moments: all clients start at once, and server
+    # threads open their database connections on first use. Printed in addition, never instead.
+    settle = max(1.0, 2 * args.think_ms / 1000)
+    steady = [r[1] * 1000 for r in results if r[3] - started >= settle]
+    if steady and len(steady) < len(results):
+        print(
+            f"without the requests started in the first {settle:.1f} s: {len(steady)} requests, "
+            f"p50 {statistics.median(steady):.1f} ms, p95 {pct(steady, 95):.1f} ms, "
+            f"p99 {pct(steady, 99):.1f} ms"
+        )
+    if watched:
+        _cpu_report(cpu_before, cpu_after, clients_cpu, len(results), wall)
     return 1 if bad else 0
 
 
@@ -271,6 +382,9 @@ def profile(args: argparse.Namespace) -> int:
     from apps.integrations.models import ApiCallRecord
 
     def recorded() -> int:
+        from apps.integrations.services.calls import call_log_flush
+
+        call_log_flush()  # the records still in this process's buffer
         with unscoped(reason="bench: count the call log"):
             return ApiCallRecord.objects.count()
 
@@ -333,6 +447,10 @@ def main() -> int:
     ld.add_argument("--processes", type=int, default=5)
     ld.add_argument("--seconds", type=float, default=30)
     ld.add_argument("--think-ms", type=float, default=0)
+    ld.add_argument("--warmup-clients", type=int, default=1, help="concurrent warm-up clients")
+    ld.add_argument("--server-pid", type=int, default=0, help="gunicorn master (CPU report)")
+    ld.add_argument("--db-pid", type=int, default=0, help="postmaster (CPU report)")
+    ld.add_argument("--redis-pid", type=int, default=0, help="redis-server (CPU report)")
     pr = sub.add_parser("profile")
     pr.add_argument("--state", required=True)
     pr.add_argument("--requests", type=int, default=300)

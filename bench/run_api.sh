@@ -4,6 +4,9 @@
 #   bench/run_api.sh                 # fuzz (schemathesis, key + anonymous), load (50 clients), auth
 #   bench/run_api.sh load            # only the GET load;   bench/run_api.sh fuzz;   bench/run_api.sh auth
 #   CLIENTS=50 DURATION=30 WORKERS=4 THREADS=8 THINK_MS=0 EXAMPLES=100 bench/run_api.sh
+#   WARMUP_CLIENTS=32 bench/run_api.sh load   # warm every server thread first (default: 1)
+# The load phase also prints where the machine's CPU went (clients, gunicorn, PostgreSQL, Redis):
+# the clients run on the same two cores as the server.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -13,6 +16,7 @@ which=${1:-all}
 # DURATION, not SECONDS: bash sets $SECONDS itself (seconds since the shell started).
 CLIENTS=${CLIENTS:-50}; SECONDS_=${DURATION:-30}; WORKERS=${WORKERS:-4}; THREADS=${THREADS:-8}
 THINK_MS=${THINK_MS:-0}; EXAMPLES=${EXAMPLES:-100}; PROCESSES=${PROCESSES:-5}
+WARMUP_CLIENTS=${WARMUP_CLIENTS:-1}
 export DJANGO_SETTINGS_MODULE=config.settings.base
 # shellcheck disable=SC1091
 source .ci/pg-up.sh
@@ -63,18 +67,22 @@ if [ "$which" = all ] || [ "$which" = fuzz ]; then
     --no-color || rc=1
 fi
 if [ "$which" = all ] || [ "$which" = load ] || [ "$which" = profile ]; then
-  echo "== per-request cost, in process (API call log on, Redis rate limit)"
+  echo "== per-request cost, in process (call log and access events as configured, Redis rate limit)"
   "$PY" bench/api_get.py profile --state "$STATE" --requests "${PROFILE_REQUESTS:-300}" \
     ${CPROFILE:+--cprofile} || rc=1
 fi
 if [ "$which" = all ] || [ "$which" = load ]; then
-  echo "== load: $CLIENTS concurrent clients, $WORKERS gunicorn workers x $THREADS threads"
+  echo "== load: $CLIENTS concurrent clients, $WORKERS gunicorn workers x $THREADS threads," \
+    "API_CALL_LOG_BUFFER_SIZE=${API_CALL_LOG_BUFFER_SIZE:-default}" \
+    "ANALYTICS_EVENT_BUFFER_SIZE=${ANALYTICS_EVENT_BUFFER_SIZE:-default}"
   uptime
   # Closed loop (every client sends its next request as soon as the last one is answered), then
   # paced (each client pauses PACED_THINK_MS between requests: 50 integrations polling).
   for think in $THINK_MS ${PACED_THINK_MS:-500}; do
     "$PY" bench/api_get.py load --state "$STATE" --url "$URL" --clients "$CLIENTS" \
-      --processes "$PROCESSES" --seconds "$SECONDS_" --think-ms "$think" || rc=1
+      --processes "$PROCESSES" --seconds "$SECONDS_" --think-ms "$think" \
+      --warmup-clients "$WARMUP_CLIENTS" \
+      --server-pid "$GPID" --db-pid "$PG_PID" --redis-pid "$REDIS_PID" || rc=1
     uptime
   done
 fi

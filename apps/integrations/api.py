@@ -17,6 +17,7 @@ from ninja import NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from apps.core.exceptions import DomainError
+from apps.integrations.api_schema import ApiOut
 from apps.integrations.auth import ApiKeyAuth, OAuthBearerAuth, VerifiedSessionAuth, mfa_level
 from apps.integrations.errors import ApiAuthError
 from apps.integrations.principals import ApiPrincipal
@@ -297,13 +298,13 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return api.create_response(request, error_body(code, str(exc)), status=exc.status_code)
 
 
-class TenantMembershipOut(Schema):
+class TenantMembershipOut(ApiOut):
     slug: str
     name: str
     role: str
 
 
-class UserOut(Schema):
+class UserOut(ApiOut):
     id: int
     email: str
     name: str
@@ -311,12 +312,12 @@ class UserOut(Schema):
     staff_role: str
 
 
-class AuthenticationOut(Schema):
+class AuthenticationOut(ApiOut):
     method: str
     mfa: str
 
 
-class CredentialOut(Schema):
+class CredentialOut(ApiOut):
     kind: str
     id: int
     name: str
@@ -324,7 +325,7 @@ class CredentialOut(Schema):
     scopes: list[str]
 
 
-class MeOut(Schema):
+class MeOut(ApiOut):
     user: UserOut | None
     credential: CredentialOut | None = None
     tenants: list[TenantMembershipOut]

@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "LICENSES_IMPORT_INLINE": False,  # run confirmed imports in the request (tests, demo)
     "LICENSES_DRAIN_INTERVAL_SECONDS": 2,
     "LICENSES_NOTIFY": "mail",  # "mail" (after commit), "off"
+    "LICENSES_WELCOME_BUFFER_SIZE": 1,  # people per welcome-mail message (1: per transaction)
+    "LICENSES_WELCOME_MAX_AGE_SECONDS": 2.0,
 }
 
 

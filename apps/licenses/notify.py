@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
+import time
 from typing import Any
 
 from django.conf import settings
@@ -77,23 +80,84 @@ def welcome_notify(*, tenant: Any, user: Any, products: list[str]) -> None:
 def welcome_queue(*, tenant: Any, welcomes: list[tuple[int, list[str]]]) -> None:
     """Queue welcome mails (user id, product names) for when the current transaction commits:
     the request never renders or sends mail itself. Nothing is queued when mails are off; a
-    broker that cannot take the message loses only the mail (logged), never the onboarding."""
+    broker that cannot take the message loses only the mail (logged), never the onboarding.
+
+    One Celery message per transaction by default. With LICENSES_WELCOME_BUFFER_SIZE > 1 the
+    committed welcomes wait in a per-process buffer and go out as ONE message when it holds
+    that many people, or at most LICENSES_WELCOME_MAX_AGE_SECONDS after the first (publishing
+    costs about as much CPU as a small onboarding statement; a busy API then pays it once per
+    buffer). A crashed process loses at most one buffer of welcome mails."""
     if not welcomes or conf("LICENSES_NOTIFY") == "off":
         return
     from django.db import transaction
 
-    tenant_id = tenant.pk
+    tenant_id = int(tenant.pk)
     payload = [[user_id, list(products)] for user_id, products in welcomes]
+    transaction.on_commit(lambda: _welcome_committed(tenant_id, payload))
 
-    def send() -> None:
-        from apps.licenses.tasks import welcome_notify_task
 
-        try:
-            welcome_notify_task.delay(tenant_id, payload)
-        except Exception:
-            logger.warning("could not queue %d welcome mail(s)", len(payload))
+_buffer: list[tuple[int, list[list[Any]]]] = []
+_buffer_people = 0
+_buffer_since = 0.0
+_buffer_lock = threading.Lock()
 
-    transaction.on_commit(send)
+
+def _welcome_committed(tenant_id: int, payload: list[list[Any]]) -> None:
+    global _buffer_people, _buffer_since
+    size = int(conf("LICENSES_WELCOME_BUFFER_SIZE"))
+    if size <= 1:
+        _publish([(tenant_id, payload)])
+        return
+    now = time.monotonic()
+    max_age = float(conf("LICENSES_WELCOME_MAX_AGE_SECONDS"))
+    with _buffer_lock:
+        if not _buffer:
+            _buffer_since = now
+            timer = threading.Timer(max_age, welcome_flush)
+            timer.daemon = True
+            timer.start()
+        _buffer.append((tenant_id, payload))
+        _buffer_people += len(payload)
+        due = _buffer_people >= size or now - _buffer_since >= max_age
+        batch = _buffer[:] if due else []
+        if due:
+            _buffer.clear()
+            _buffer_people = 0
+    if batch:
+        _publish(batch)
+
+
+def welcome_flush() -> int:
+    """Publish the buffered welcomes now (timer, process exit, tests). Returns the people."""
+    global _buffer_people
+    with _buffer_lock:
+        batch = _buffer[:]
+        _buffer.clear()
+        _buffer_people = 0
+    _publish(batch)
+    return sum(len(payload) for _tenant_id, payload in batch)
+
+
+def _publish(batch: list[tuple[int, list[list[Any]]]]) -> None:
+    if not batch:
+        return
+    from apps.licenses.tasks import welcome_notify_task, welcomes_notify_task
+
+    people = sum(len(payload) for _tenant_id, payload in batch)
+    by_tenant: dict[int, list[list[Any]]] = {}
+    for tenant_id, payload in batch:
+        by_tenant.setdefault(tenant_id, []).extend(payload)
+    try:
+        if len(by_tenant) == 1:
+            ((tenant_id, welcomes),) = by_tenant.items()
+            welcome_notify_task.delay(tenant_id, welcomes)
+        else:
+            welcomes_notify_task.delay([[t, w] for t, w in by_tenant.items()])
+    except Exception:
+        logger.warning("could not queue %d welcome mail(s)", people)
+
+
+atexit.register(welcome_flush)
 
 
 def welcome_send_many(*, tenant_id: int, welcomes: list[list[Any]]) -> int:

@@ -24,6 +24,18 @@ def welcome_notify_task(tenant_id: int, welcomes: list[list[Any]]) -> int:
     return welcome_send_many(tenant_id=tenant_id, welcomes=welcomes)
 
 
+@shared_task(name="apps.licenses.tasks.welcomes_notify_task")
+def welcomes_notify_task(groups: list[list[Any]]) -> int:
+    """Welcome mails of several tenants in one message ([tenant id, welcomes] pairs: the
+    per-process buffer of LICENSES_WELCOME_BUFFER_SIZE)."""
+    from apps.licenses.notify import welcome_send_many
+
+    return sum(
+        welcome_send_many(tenant_id=int(tenant_id), welcomes=welcomes)
+        for tenant_id, welcomes in groups
+    )
+
+
 @shared_task(name="apps.licenses.tasks.import_run_task")
 def import_run_task(tenant_id: int, import_id: int) -> dict[str, int] | None:
     from apps.lifecycle.joiner import joiner_import_run

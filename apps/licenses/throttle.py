@@ -58,11 +58,30 @@ class Bucket:
         return max(1, self.burst) * self.interval
 
 
+_clients: dict[int, Any] = {}
+
+
+def _redis_client(cache: Any, key: str) -> Any:
+    """The cache's Redis client for writes, made once per connection pool: Django builds a
+    new client object per call (~0.2 ms of CPU with redis-py 8, on every provisioning
+    request); a client over a shared pool is thread-safe and reusable."""
+    backend = cache._cache
+    try:
+        pool = backend._get_connection_pool(True)
+    except AttributeError:  # another Django version: its public way
+        return backend.get_client(key, write=True)
+    client = _clients.get(id(pool))
+    if client is None or client.connection_pool is not pool:
+        client = backend._client(connection_pool=pool)
+        _clients[id(pool)] = client
+    return client
+
+
 def _redis_take(cache: Any, buckets: list[Bucket]) -> float:
     from redis.exceptions import NoScriptError
 
     keys = [cache.make_and_validate_key(f"custos:tb:{b.key}") for b in buckets]
-    client = cache._cache.get_client(keys[0], write=True)
+    client = _redis_client(cache, keys[0])
     args: list[float] = []
     for b in buckets:
         args += [b.interval, b.capacity]

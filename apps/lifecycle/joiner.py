@@ -30,7 +30,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.core.audit.services import audit_event_record
+from apps.core.audit.services import audit_event_record, audit_events_record_bulk
 from apps.core.exceptions import Conflict, DomainError
 from apps.core.tenancy import tenant_context
 from apps.identity.models import User, UserKind
@@ -275,12 +275,13 @@ def _apply(
             title=request.title[:100],
         )
     attributes = request.template_attributes()
-    roles_for = _template_roles_lookup()
     # Most tenants have no template for most people: one SELECT tells, instead of the access
     # app's savepoint + SELECT + release.
     grants = (
         _templates_apply(actor=actor, tenant=tenant, user=user, attributes=attributes)
-        if roles_for is None or roles_for(tenant=tenant, attributes=attributes)
+        if _templates_may_match(
+            tenant=tenant, attributes=attributes, roles_for=_template_roles_lookup()
+        )
         else []
     )
     seats: list[Seat] = []
@@ -754,35 +755,43 @@ def _import_batch_bulk(
     welcomes: list[tuple[int, list[str]]] = []
     roles_cache: dict[tuple[tuple[str, str], ...], bool] = {}
     roles_for = _template_roles_lookup()
+    # The `user.joined` events go to the chain in bulk (one head lock and one INSERT for the
+    # run), flushed before a template gives someone roles so the chain keeps the order of the
+    # one-by-one path (that person's grant events, then their `user.joined`).
+    joined: list[dict[str, Any]] = []
     for user, (spec, request, _pools) in zip(users, accepted, strict=True):
         attributes = request.template_attributes()
         attr_key = tuple(sorted((k, str(v)) for k, v in attributes.items()))
         if attr_key not in roles_cache:
-            roles_cache[attr_key] = roles_for is None or bool(
-                roles_for(tenant=tenant, attributes=attributes)
+            roles_cache[attr_key] = _templates_may_match(
+                tenant=tenant, attributes=attributes, roles_for=roles_for
             )
-        grants = (
-            _templates_apply(actor=actor, tenant=tenant, user=user, attributes=attributes)
-            if roles_cache[attr_key]
-            else []
-        )
+        grants: list[Any] = []
+        if roles_cache[attr_key]:
+            audit_events_record_bulk(tenant=tenant, events=joined)
+            joined = []
+            grants = _templates_apply(actor=actor, tenant=tenant, user=user, attributes=attributes)
         mine = seats_of.get(user.pk, [])
-        audit_event_record(
-            action="user.joined",
-            actor=actor,
-            target=user,
-            after={
-                "email": user.email,
-                "role": request.role,
-                "seats": [
-                    {"seat": s.pk, "product": s.pool.product.key, "pool": s.pool_id} for s in mine
-                ],
-                "grants": len(grants),
-            },
-            details={"source": source, "created_user": True, "bulk": True},
+        joined.append(
+            {
+                "action": "user.joined",
+                "actor": actor,
+                "target": user,
+                "after": {
+                    "email": user.email,
+                    "role": request.role,
+                    "seats": [
+                        {"seat": s.pk, "product": s.pool.product.key, "pool": s.pool_id}
+                        for s in mine
+                    ],
+                    "grants": len(grants),
+                },
+                "details": {"source": source, "created_user": True, "bulk": True},
+            }
         )
         results.append(_row_created(spec, user, [s.pool.product.key for s in mine]))
         welcomes.append((user.pk, [s.pool.product.name for s in mine]))
+    audit_events_record_bulk(tenant=tenant, events=joined)
     welcome_queue(tenant=tenant, welcomes=welcomes)
     for pool in locked.values():
         pool_alerts_refresh(pool)
@@ -795,6 +804,39 @@ def _template_roles_lookup() -> Callable[..., Any] | None:
     except ImportError:
         return None
     return getattr(access_services, "template_roles_for", None)
+
+
+# Whether the tenant has an active provisioning template at all, as plain SQL (tenant scope and
+# row-level security apply as to any statement): ~0.1 ms against ~1 ms for the ORM query of
+# `template_roles_for`, and most tenants onboard most people without one.
+_ACTIVE_TEMPLATE_SQL = "SELECT 1 FROM {table} WHERE tenant_id = %s AND active LIMIT 1"
+
+
+def _templates_may_match(
+    *, tenant: Tenant, attributes: dict[str, Any], roles_for: Callable[..., Any] | None
+) -> bool:
+    """False only when no provisioning template can give this person roles: none is active in
+    the tenant (one lean SELECT), or the access app's own matcher finds none."""
+    if roles_for is None:
+        return True
+    if connection.vendor == "postgresql":
+        from django.apps import apps as django_apps
+
+        try:
+            model = django_apps.get_model("access", "ProvisioningTemplate")
+        except LookupError:
+            model = None
+        if model is not None:
+            with tenant_context(tenant), connection.cursor() as cursor:
+                cursor.execute(
+                    _ACTIVE_TEMPLATE_SQL.format(
+                        table=connection.ops.quote_name(model._meta.db_table)
+                    ),
+                    [tenant.pk],
+                )
+                if cursor.fetchone() is None:
+                    return False
+    return bool(roles_for(tenant=tenant, attributes=attributes))
 
 
 # --- batches through the API -------------------------------------------------------------------

@@ -306,8 +306,11 @@ API_ISSUER_BASE = os.environ.get("API_ISSUER_BASE", "").rstrip("/")
 API_TOKEN_PEPPER = os.environ.get("API_TOKEN_PEPPER", "")
 # Webhooks and JWKS fetches never reach private, loopback or link-local addresses unless allowed.
 OUTBOUND_ALLOW_PRIVATE_NETWORKS = env_bool("OUTBOUND_ALLOW_PRIVATE_NETWORKS", False)
-# API call log: records are written in bulk once this many are buffered (1: one insert per call).
-API_CALL_LOG_BUFFER_SIZE = int(os.environ.get("API_CALL_LOG_BUFFER_SIZE", 1))
+# API call log (usage statistics, not the audit trail): one bulk INSERT per this many records per
+# process, or at most API_CALL_LOG_MAX_AGE_SECONDS after the first; a process killed outright
+# loses at most that buffer, a graceful exit writes it. 1: one INSERT per call (docs/api.md).
+API_CALL_LOG_BUFFER_SIZE = int(os.environ.get("API_CALL_LOG_BUFFER_SIZE", 50))
+API_CALL_LOG_MAX_AGE_SECONDS = float(os.environ.get("API_CALL_LOG_MAX_AGE_SECONDS", 2))
 # Endpoints deprecated by configuration: {"GET api/v1/...route...": {"sunset": "2027-06-30",
 # "deprecated_since": "2026-12-01", "link": "https://..."}} (see docs/api.md).
 API_DEPRECATIONS: dict[str, dict[str, str]] = {}
@@ -340,6 +343,9 @@ LICENSES_TENANT_BURST = int(os.environ.get("LICENSES_TENANT_BURST", 50))
 LICENSES_GLOBAL_RATE = int(os.environ.get("LICENSES_GLOBAL_RATE", 250))
 LICENSES_GLOBAL_BURST = int(os.environ.get("LICENSES_GLOBAL_BURST", 250))
 LICENSES_NOTIFY = os.environ.get("LICENSES_NOTIFY", "mail")  # "off": no welcome/alert mails
+# Welcome mails: one Celery message per this many people (per process, at most this old).
+LICENSES_WELCOME_BUFFER_SIZE = int(os.environ.get("LICENSES_WELCOME_BUFFER_SIZE", 1))
+LICENSES_WELCOME_MAX_AGE_SECONDS = float(os.environ.get("LICENSES_WELCOME_MAX_AGE_SECONDS", 2))
 LICENSES_DISPOSABLE_URL = os.environ.get("LICENSES_DISPOSABLE_URL", "")
 CELERY_BEAT_SCHEDULE.update(
     {
@@ -435,6 +441,10 @@ ANALYTICS_DETECT_INTERVAL_SECONDS = float(os.environ.get("ANALYTICS_DETECT_INTER
 ANALYTICS_GEO_PROVIDER = os.environ.get(
     "ANALYTICS_GEO_PROVIDER", "apps.licenses.geo.OfflineGeoProvider"
 )
+# Portal/API access events: written in bulk once this many are buffered per process, or at most
+# this many seconds after the first (1: one INSERT per request, apps.certification.analytics.hooks).
+ANALYTICS_EVENT_BUFFER_SIZE = int(os.environ.get("ANALYTICS_EVENT_BUFFER_SIZE", 1))
+ANALYTICS_EVENT_MAX_AGE_SECONDS = float(os.environ.get("ANALYTICS_EVENT_MAX_AGE_SECONDS", 2))
 CELERY_BEAT_SCHEDULE.update(
     {
         "analytics-detect": {

@@ -20,6 +20,8 @@ from .base import *  # noqa: F403
 from .base import CELERY_BROKER_TRANSPORT_OPTIONS, VAR_DIR
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests see each API call record at once (no buffer flushed by a timer thread mid-test).
+API_CALL_LOG_BUFFER_SIZE = 1
 MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 AUDIT_SIGNING_KEY_FILE = VAR_DIR / "test-keys" / "audit-signing.ed25519"
 AUDIT_CHECKPOINT_DIR = VAR_DIR / "test-checkpoints"

@@ -117,3 +117,67 @@ def test_batch_needs_the_write_scope(api_token, make_pool):
     make_pool(capacity=5)
     client = bearer(api_token(scopes=["users:read"]))
     assert post(client, [{"email": "x@acme.test"}]).status_code == 403
+
+
+def test_batch_audit_one_joined_event_each_in_chain_order(
+    api_token, make_pool, tenant_a, admin_a, operator
+):
+    """The fast path appends the `user.joined` events in bulk, but a person a provisioning
+    template gives roles still has their grant events right before their `user.joined`, and
+    the chain verifies."""
+    from apps.access import services as access
+    from apps.core.audit.verify import audit_verify
+    from apps.core.models import AuditEvent, chain_key
+    from apps.tenants import services as tenant_services
+
+    env = tenant_services.environment_create(
+        actor=operator, tenant=tenant_a, slug="ledger", name="Ledger"
+    )
+    entitlement = access.entitlement_create(
+        actor=admin_a, tenant=tenant_a, environment=env, level="read", risk="low"
+    )
+    role = access.role_create(
+        actor=admin_a, tenant=tenant_a, key="fin", name="Finance", entitlements=[entitlement]
+    )
+    access.provisioning_template_save(
+        actor=admin_a,
+        tenant=tenant_a,
+        name="Finance joiners",
+        criteria={"department": "Finance"},
+        roles=[role],
+    )
+    make_pool(capacity=10)
+    with tenant_context(tenant_a):
+        last = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
+    people = [
+        {"email": "a@acme.test", "products": ["office"]},
+        {"email": "b@acme.test", "products": ["office"], "department": "Finance"},
+        {"email": "c@acme.test", "products": ["office"]},
+    ]
+    response = post(bearer(api_token()), people)
+    assert response.json()["created"] == 3
+    with tenant_context(tenant_a):
+        events = list(
+            AuditEvent.objects.filter(seq__gt=last)
+            .exclude(action__startswith="api")
+            .order_by("seq")
+            .values_list("action", "target_id")
+        )
+    ids = {p["email"]: User.objects.get(email=p["email"]).pk for p in people}
+    joined = [target for action, target in events if action == "user.joined"]
+    assert joined == [str(ids["a@acme.test"]), str(ids["b@acme.test"]), str(ids["c@acme.test"])]
+    b_at = events.index(("user.joined", str(ids["b@acme.test"])))
+    a_at = events.index(("user.joined", str(ids["a@acme.test"])))
+    between = [action for action, _target in events[a_at + 1 : b_at]]
+    assert between  # b's grant event(s), then b joined
+    assert "user.joined" not in between
+    assert template_grants(tenant_a, ids["b@acme.test"]) == 1
+    assert template_grants(tenant_a, ids["a@acme.test"]) == 0
+    assert audit_verify(chains=[chain_key(tenant_a.pk)], use_checkpoint=False).ok
+
+
+def template_grants(tenant, user_id):
+    from apps.access.models import Grant
+
+    with tenant_context(tenant):
+        return Grant.objects.filter(user_id=user_id, source="template").count()

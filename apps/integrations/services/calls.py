@@ -1,8 +1,10 @@
 """Recording API calls and spotting misuse.
 
-Every call becomes an `ApiCallRecord`: one INSERT per call by default (durable; ~0.4 ms on
-PostgreSQL), or bulk INSERTs from a per-process buffer when API_CALL_LOG_BUFFER_SIZE > 1
-(~0.005 ms per call; bench/api_auth.py measures both). Misuse detection works on
+Every call becomes an `ApiCallRecord`, by default through a per-process buffer written in bulk
+(API_CALL_LOG_BUFFER_SIZE=50 records or API_CALL_LOG_MAX_AGE_SECONDS=2 after the first:
+~0.005 ms per call; a process killed outright loses at most its buffer), or one INSERT per
+call with API_CALL_LOG_BUFFER_SIZE=1 (~0.2-0.4 ms on PostgreSQL; bench/api_auth.py measures
+both). Misuse detection works on
 cache counters in fixed windows, so it costs one cache increment per call:
 
 * bulk extraction: more than API_BULK_READ_THRESHOLD successful reads by one credential in
@@ -38,6 +40,7 @@ logger = logging.getLogger("custos.integrations")
 _buffer: list[ApiCallRecord] = []
 _buffer_since = 0.0
 _buffer_lock = threading.Lock()
+_timer: threading.Timer | None = None  # at most one pending per process
 
 
 def _insert_one_message(record: ApiCallRecord) -> bool:
@@ -84,8 +87,11 @@ def _write(records: list[ApiCallRecord]) -> None:
 
 
 def _flush_from_timer() -> None:
+    global _timer
     from django.db import connection
 
+    with _buffer_lock:
+        _timer = None
     try:
         call_log_flush()
     finally:
@@ -95,8 +101,10 @@ def _flush_from_timer() -> None:
 def call_log_record(record: ApiCallRecord) -> None:
     """Write the record now (buffer size 1) or buffer it; a buffer is written when full, or by
     a timer at most API_CALL_LOG_MAX_AGE_SECONDS after its first record, so quiet periods do
-    not hold records back. A crash loses at most one buffer per process."""
-    global _buffer_since
+    not hold records back. A crash loses at most one buffer per process. One timer per process
+    at a time: it writes whatever is buffered when it fires, so no record waits longer, and a
+    busy process does not start a thread (and a database connection) per buffer."""
+    global _buffer_since, _timer
     size = int(conf("API_CALL_LOG_BUFFER_SIZE"))
     if size <= 1:
         _write([record])
@@ -106,9 +114,10 @@ def call_log_record(record: ApiCallRecord) -> None:
     with _buffer_lock:
         if not _buffer:
             _buffer_since = now
-            timer = threading.Timer(max_age, _flush_from_timer)
-            timer.daemon = True
-            timer.start()
+        if _timer is None:
+            _timer = threading.Timer(max_age, _flush_from_timer)
+            _timer.daemon = True
+            _timer.start()
         _buffer.append(record)
         due = len(_buffer) >= size or now - _buffer_since >= max_age
         batch = _buffer[:] if due else []
@@ -126,9 +135,13 @@ def call_log_flush() -> int:
 
 
 def call_log_discard() -> None:
-    """Forget buffered records (tests)."""
+    """Forget buffered records and the pending timer (tests)."""
+    global _timer
     with _buffer_lock:
         _buffer.clear()
+        if _timer is not None:
+            _timer.cancel()
+            _timer = None
 
 
 atexit.register(call_log_flush)
@@ -141,8 +154,10 @@ def _window_count(name: str, window: int) -> int:
     backend = caches["default"]
     if type(backend).__name__ == "RedisCache":
         # One round trip: INCR creates the counter, EXPIRE NX sets its lifetime once.
+        from apps.integrations.ratelimit import redis_write_client
+
         full_key = backend.make_and_validate_key(key)
-        client = backend._cache.get_client(full_key, write=True)  # type: ignore[attr-defined]
+        client = redis_write_client(backend)
         pipe = client.pipeline(transaction=False)
         pipe.incr(full_key)
         pipe.expire(full_key, window + 5, nx=True)

@@ -107,12 +107,35 @@ def idempotency_begin(*, tenant: Any, scope: str, key: str, digest: str) -> Begu
 
 def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any) -> None:
     """Store the response (call inside the transaction that did the work)."""
-    IdempotencyRecord.objects.filter(pk=record.pk).update(
-        state=IdempotencyState.DONE,
-        response_status=status,
-        response_body=body,
-        completed_at=timezone.now(),
-    )
+    now = timezone.now()
+    connection = connections[IdempotencyRecord.objects.db]
+    if connection.vendor == "postgresql":
+        # The hot path's last statement, as plain SQL (the ORM's UPDATE costs ~0.5 ms of CPU
+        # to build); values prepared by the model's own fields, the tenant in the WHERE.
+        opts = IdempotencyRecord._meta
+        fields = {f.name: f for f in opts.concrete_fields}
+        values = [
+            fields[name].get_db_prep_save(value, connection)
+            for name, value in (
+                ("state", IdempotencyState.DONE),
+                ("response_status", status),
+                ("response_body", body),
+                ("completed_at", now),
+            )
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {opts.db_table} SET state = %s, response_status = %s, "  # noqa: S608
+                "response_body = %s, completed_at = %s WHERE id = %s AND tenant_id = %s",
+                [*values, record.pk, record.tenant_id],
+            )
+    else:
+        IdempotencyRecord.objects.filter(pk=record.pk).update(
+            state=IdempotencyState.DONE,
+            response_status=status,
+            response_body=body,
+            completed_at=now,
+        )
     record.state = IdempotencyState.DONE
     record.response_status = status
     record.response_body = body

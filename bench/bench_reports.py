@@ -11,7 +11,9 @@ each in a fresh process so that its peak RSS is the report's and not the generat
   PDF worker process (RUSAGE_CHILDREN); their sum with every worker counted at that peak is
   the upper bound reported against the 500 MB budget.
 
-Run: bench/run_reports.sh  (a throw-away PostgreSQL cluster; options: --rows N --workers N)
+Run: bench/run_reports.sh  (a throw-away PostgreSQL cluster; options: --rows N --workers N,
+--profile DIR: cProfile of each job process written to DIR/job-<format>.txt, and the
+reports to DIR/report.<format>)
 """
 
 from __future__ import annotations
@@ -111,8 +113,12 @@ def generate(rows: int) -> tuple[int, int]:
     return tenant.pk, admin_id
 
 
-def run_job(tenant_id: int, admin_id: int, file_format: str, language: str) -> dict[str, object]:
-    """In this (fresh) process: request and generate one report, with its figures."""
+def run_job(
+    tenant_id: int, admin_id: int, file_format: str, language: str, profile: str = ""
+) -> dict[str, object]:
+    """In this (fresh) process: request and generate one report, with its figures (and with
+    `profile`, the job process's cProfile, costliest calls, written to that file and the
+    report itself next to it, as report.<format>)."""
     from apps.identity.models import User
     from apps.reports import services
     from apps.reports.models import ReportJob
@@ -129,11 +135,29 @@ def run_job(tenant_id: int, admin_id: int, file_format: str, language: str) -> d
         language=language,
         time_zone="Europe/Berlin",
     )
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     t0 = time.perf_counter()
     services.report_job_run(job_id=job.pk)
     seconds = time.perf_counter() - t0
+    if profiler is not None:
+        import io
+        import pstats
+
+        profiler.disable()
+        text = io.StringIO()
+        stats = pstats.Stats(profiler, stream=text)
+        stats.sort_stats("cumulative").print_stats(30)
+        stats.sort_stats("tottime").print_stats(20)
+        Path(profile).write_text(text.getvalue())
     with unscoped(reason="bench: read the result"):
         done = ReportJob.objects.get(pk=job.pk)
+    if profile and done.content:
+        Path(profile).with_name(f"report.{file_format}").write_bytes(bytes(done.content))
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     self_mb = own.ru_maxrss / 1024
@@ -160,10 +184,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="PDF worker processes (0: cores)")
     parser.add_argument("--language", default="de")
     parser.add_argument("--run-one", nargs=3, metavar=("TENANT", "ADMIN", "FORMAT"))
+    parser.add_argument(
+        "--profile", default="", metavar="DIR", help="write the jobs' cProfile and reports here"
+    )
     args = parser.parse_args()
     if args.run_one:
         tenant_id, admin_id, file_format = args.run_one
-        print(json.dumps(run_job(int(tenant_id), int(admin_id), file_format, args.language)))
+        profile = f"{args.profile}/job-{file_format}.txt" if args.profile else ""
+        result = run_job(int(tenant_id), int(admin_id), file_format, args.language, profile)
+        print(json.dumps(result))
         return
     if connection.vendor != "postgresql":
         raise SystemExit("bench_reports needs PostgreSQL (DATABASE_URL)")
@@ -182,6 +211,7 @@ def main() -> None:
                     __file__,
                     "--language",
                     args.language,
+                    *(["--profile", args.profile] if args.profile else []),
                     "--run-one",
                     str(tenant_id),
                     str(admin_id),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Report benchmark (issue 6) on a throw-away PostgreSQL cluster:
-#   bench/run_reports.sh [--rows N] [--workers N]   # bench/bench_reports.py
+#   bench/run_reports.sh [--rows N] [--workers N] [--profile DIR]   # bench/bench_reports.py
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}

@@ -14,6 +14,10 @@ import sys
 from typing import Any, BinaryIO
 
 HEADER = struct.Struct(">Q")
+WARM_UP = (
+    '<p style="font-family: DejaVu Sans">Custos <b>1</b> '
+    '<code style="font-family: DejaVu Sans Mono">2 <b>3</b></code></p>'
+)
 
 
 def no_network(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -52,7 +56,9 @@ def main() -> int:
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("weasyprint.progress").setLevel(logging.ERROR)
-    import weasyprint  # noqa: F401 - loaded now, while the parent is still reading rows
+    # Loaded and warmed up now, while the parent is still reading rows: the first document
+    # also initialises fontconfig and the report fonts' Pango/HarfBuzz faces.
+    render_html(WARM_UP)
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:

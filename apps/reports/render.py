@@ -40,8 +40,12 @@ from apps.reports.csvstream import safe_cell
 from apps.reports.kinds.base import Column, ReportData
 from apps.reports.pdfworker import HEADER, read_frame, render_html, write_frame
 
-CHUNK_ROWS = 1_000
 LINES_PER_BLOCK = 5
+# An A4 landscape page of the compact listing holds 9 blocks of 5 lines (line heights are set
+# in em in report_pdf.html, so this does not depend on the font's metrics). Chunks of whole
+# pages: only the first chunk (title block on its first page) ends on a part-filled page.
+BLOCKS_PER_PAGE = 9
+CHUNK_ROWS = 22 * BLOCKS_PER_PAGE * LINES_PER_BLOCK  # 990 rows, 22 pages
 PROGRESS_EVERY = 1_000
 
 Progress = Callable[[int, int], None]  # (rows done, pages so far)

@@ -4,6 +4,7 @@ reports (rendered on worker processes, merged, numbered)."""
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 from datetime import UTC, datetime
@@ -133,3 +134,38 @@ def test_a_hostile_tenant_name_cannot_break_the_pdf(operator, tmp_path):
     job = services.report_job_request(actor=admin, tenant=tenant, kind="inventory")
     pages = _pages(bytes(_run(tenant, job).content), tmp_path)
     assert 'Evil "Corp"' in pages[0]
+
+
+def test_listing_chunks_after_the_first_fill_whole_pages():
+    """CHUNK_ROWS is a whole number of listing pages, so the merged report has no part-filled
+    page where one chunk ends and the next begins."""
+    from pypdf import PdfReader
+
+    from apps.reports.kinds.base import Column, ReportData
+    from apps.reports.pdfworker import render_html
+
+    per_page = render.BLOCKS_PER_PAGE * render.LINES_PER_BLOCK
+    assert render.CHUNK_ROWS % per_page == 0
+    columns = [Column("id", "#", 7, "right"), Column("who", "Who", 24), Column("n", "N", 130)]
+    data = ReportData(
+        title="Inventory",
+        columns=columns,
+        count=0,
+        records=lambda: iter(()),
+        pdf_row=lambda record: record,
+        csv_header=[],
+        csv_row=lambda record: [],
+    )
+    frame = render.Frame(
+        title="Inventory", owner_name="Acme", facts=[], generated_label="now", language="en"
+    )
+    for rows, pages in ((2 * per_page, 2), (2 * per_page + render.LINES_PER_BLOCK, 3)):
+        html = render._chunk_html(
+            frame,
+            data,
+            rows=[[str(i), f"Person {i}", "x" * 130] for i in range(rows)],
+            first=False,
+            compact=True,
+            numbered=False,
+        )
+        assert len(PdfReader(io.BytesIO(render_html(html))).pages) == pages

@@ -16,7 +16,7 @@ def expire_grants_task(limit: int = 10_000, budget_seconds: float | None = None)
     from apps.access.services import grants_expire_due
 
     if budget_seconds is None:
-        budget_seconds = 0.8 * float(getattr(settings, "ACCESS_SWEEP_INTERVAL", 60))
+        budget_seconds = 0.8 * float(getattr(settings, "ACCESS_SWEEP_INTERVAL", 10))
     deadline = time.monotonic() + budget_seconds
     total = 0
     while True:

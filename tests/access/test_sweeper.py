@@ -106,4 +106,4 @@ def test_sweeper_audits_each_grant_with_its_snapshot(
 def test_beat_schedules_the_sweeper_every_interval():
     entry = settings.CELERY_BEAT_SCHEDULE["access-expire-grants"]
     assert entry["task"] == "access.expire_grants"
-    assert entry["schedule"] == settings.ACCESS_SWEEP_INTERVAL == 60
+    assert entry["schedule"] == settings.ACCESS_SWEEP_INTERVAL == 10

@@ -98,7 +98,7 @@ class StaffReportRequestForm(ReportRequestForm):
 
 class ReportScheduleForm(forms.Form):
     kind = forms.ChoiceField(label=_("Report"))
-    frequency = forms.ChoiceField(label=_("Every"), choices=ScheduleFrequency.choices)
+    frequency = forms.ChoiceField(label=_("Frequency"), choices=ScheduleFrequency.choices)
     file_format = forms.ChoiceField(label=_("Format"), choices=ReportFormat.choices)
     scope = forms.ChoiceField(label=_("Covering"), choices=ReportScope.choices[:2])
 

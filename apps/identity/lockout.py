@@ -138,15 +138,23 @@ def lockout_register_failure(*, email: str, ip: str) -> LockState:
     return result
 
 
-@transaction.atomic
 def lockout_register_success(*, email: str, ip: str) -> None:
-    """A complete sign-in: forget this pair's failures and remember the pair as known."""
-    now = timezone.now()
-    row = _locked_row(pair_key(email=email, ip=ip))
-    row.failures = 0
-    row.locked_until = None
-    row.last_success_at = now
-    row.save(update_fields=["failures", "locked_until", "last_success_at"])
+    """A complete sign-in: forget this pair's failures and remember the pair as known. One
+    upsert (INSERT ... ON CONFLICT DO UPDATE): it row-locks like the failure path, without a
+    savepoint, a read and a second write on every sign-in."""
+    LoginThrottle.objects.bulk_create(
+        [
+            LoginThrottle(
+                key=pair_key(email=email, ip=ip),
+                failures=0,
+                locked_until=None,
+                last_success_at=timezone.now(),
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["key"],
+        update_fields=["failures", "locked_until", "last_success_at"],
+    )
 
 
 def lockout_clear(*, email: str, ip: str = "") -> None:

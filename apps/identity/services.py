@@ -187,7 +187,7 @@ def login_second_factor_check(*, user: User, code: str, ip: str) -> Device:
     return device
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # both writes or neither, without a savepoint per login
 def login_succeeded_record(*, user: User, ip: str, factor: str) -> None:
     """A sign-in is complete (`factor`: "totp", "backup_code", "none" or
     "enrolment_required"): reset the (account, IP) counter and record it."""

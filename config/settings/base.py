@@ -157,6 +157,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "identity:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "identity:login"
+SESSION_ENGINE = "apps.core.sessions"  # Django's database sessions, fewer round trips per sign-in
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", 8 * 3600))
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

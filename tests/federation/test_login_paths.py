@@ -163,6 +163,21 @@ def test_locked_account_is_refused_on_password_saml_and_oidc(
     assert oidc.status_code in (400, 403)
 
 
+def test_a_locked_newcomer_is_refused_with_nothing_provisioned(
+    saml_conn: Any, idp: SamlTestIdp, settings: Any
+) -> None:
+    """A refusal after the JIT step rolls the whole sign-in back: no user, no linked identity,
+    no membership, no mapped grant — only the refusal is on record."""
+    email = "newcomer@acme.test"
+    _lock(email, settings)
+    response = _saml(Client(), idp, email)
+    assert response.status_code == 403
+    assert "account_locked" in _last_refusal()
+    assert not User.objects.filter(email=email).exists()
+    assert not audit_actions("federation.user.provisioned")
+    assert not audit_actions("federation.identity.linked")
+
+
 # --- MFA policy and /api/v1/me -------------------------------------------------------------
 
 

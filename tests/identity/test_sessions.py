@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import Client
 from django.urls import reverse
@@ -146,3 +147,40 @@ def test_anonymous_is_sent_to_login_from_account_pages(client):
     for name in ("identity:account", "identity:mfa_setup", "identity:mfa_backup_codes"):
         response = client.get(reverse(name))
         assert response["Location"].startswith(reverse("identity:login")), name
+
+
+def test_signing_in_replaces_the_anonymous_session_row(member_a):
+    """No session fixation: the key a visitor had before signing in is deleted from the store,
+    and the signed-in session lives under a new key."""
+    from django.contrib.sessions.models import Session
+
+    client = Client()
+    client.get(reverse("identity:login"))
+    session = client.session
+    session["probe"] = "before sign-in"
+    session.save()
+    before = session.session_key
+    assert Session.objects.filter(session_key=before).exists()
+    assert password_step(client, member_a.email).status_code == 302
+    after = client.cookies[settings.SESSION_COOKIE_NAME].value
+    assert after != before
+    assert not Session.objects.filter(session_key=before).exists()
+    assert Session.objects.filter(session_key=after).exists()
+
+
+def test_a_session_key_collision_draws_another_key(monkeypatch):
+    """The INSERT is the uniqueness check: a key already taken makes the store draw again."""
+    from django.contrib.sessions.models import Session
+
+    from apps.core import sessions
+
+    taken = sessions.SessionStore()
+    taken["who"] = "first"
+    taken.create()
+    keys = iter([taken.session_key, "z" * 32])
+    monkeypatch.setattr(sessions, "get_random_string", lambda *_a, **_k: next(keys))
+    store = sessions.SessionStore()
+    store["who"] = "second"
+    store.create()
+    assert store.session_key == "z" * 32
+    assert Session.objects.get(session_key=taken.session_key).get_decoded() == {"who": "first"}

@@ -34,7 +34,7 @@ from apps.access.services.grants import (
     _check_tenant_status,
     _resolve_times,
 )
-from apps.access.sod import SodRuleData, holdings, sod_evaluate, sod_rules_load, subject_filter
+from apps.access.sod import SodRuleData, sod_evaluate, sod_rules_load, subject_filter
 from apps.core.audit.services import audit_events_record_bulk
 from apps.core.exceptions import DomainError
 from apps.core.tenancy import unscoped
@@ -324,21 +324,30 @@ def grants_revoke_for_user(
 class _SetContext:
     """What every spec of one bulk create is checked against, loaded once."""
 
-    def __init__(self, *, tenant: Tenant, subject_q: Q, specs: list[GrantSpec], now: datetime):
+    def __init__(
+        self, *, tenant: Tenant, unended: list[Grant], specs: list[GrantSpec], now: datetime
+    ):
+        """`unended`: the subject's grants that are neither revoked nor expired (scheduled and
+        suspended ones count for SoD, as in `sod.holdings`), read under the tenant lock."""
         self.tenant = tenant
         self.now = now
         self.rules: list[SodRuleData] = sod_rules_load(tenant)
-        self.held_roles, self.held_ents = holdings(tenant, subject_q, at=now)
+        self.held_roles = {g.role_id for g in unended if g.role_id}
+        self.held_ents = {g.entitlement_id for g in unended if g.entitlement_id}
         role_ids = {s.role.pk for s in specs if s.role is not None}
         self.role_ents: dict[int, list[int]] = {pk: [] for pk in role_ids}
         self.role_risks: dict[int, list[str]] = {pk: [] for pk in role_ids}
-        if role_ids:
-            rows = RoleEntitlement.objects.filter(role_id__in=role_ids).values_list(
-                "role_id", "entitlement_id", "entitlement__risk"
-            )
+        # One read for the entitlements of the held roles (SoD) and of the roles asked for.
+        if role_ids or self.held_roles:
+            rows = RoleEntitlement.objects.filter(
+                role_id__in=role_ids | self.held_roles
+            ).values_list("role_id", "entitlement_id", "entitlement__risk")
             for role_id, ent_id, risk in rows:
-                self.role_ents[role_id].append(ent_id)
-                self.role_risks[role_id].append(str(risk))
+                if role_id in self.held_roles:
+                    self.held_ents.add(ent_id)
+                if role_id in role_ids:
+                    self.role_ents[role_id].append(ent_id)
+                    self.role_risks[role_id].append(str(risk))
         self._standing: dict[str, StandingRule] = {}
 
     def standing(self, risk: str) -> StandingRule:
@@ -429,21 +438,19 @@ def _create_set(
         return result, events
     now = timezone.now()
     subject_q = subject_filter(user=user, service_account=service_account, api_key=api_key)
-    ctx = _SetContext(tenant=locked, subject_q=subject_q, specs=specs, now=now)
-    existing: dict[tuple[int | None, int | None, str, str], Grant] = {}
-    active = (
+    # The subject's unended grants, read once under the tenant lock: the SoD holdings and the
+    # active grants of this source (a retried or re-asserted spec returns the grant it made).
+    unended = list(
         Grant.objects.for_tenant(locked)
-        .filter(
-            subject_q,
-            source=source,
-            revoked_at__isnull=True,
-            suspended_at__isnull=True,
-            starts_at__lte=now,
-        )
+        .filter(subject_q, revoked_at__isnull=True)
         .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .order_by("-pk")
     )
-    for grant in active:  # newest first, so the oldest identical one wins
+    ctx = _SetContext(tenant=locked, unended=unended, specs=specs, now=now)
+    existing: dict[tuple[int | None, int | None, str, str], Grant] = {}
+    for grant in unended:  # newest first, so the oldest identical one wins
+        if grant.source != source or grant.suspended_at is not None or grant.starts_at > now:
+            continue
         key = _identity(grant.entitlement_id, grant.role_id, grant.mapping_key, grant.approval_ref)
         existing[key] = grant
     vendor = bool(user is not None and user.is_vendor_staff)

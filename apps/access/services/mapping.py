@@ -32,6 +32,8 @@ class ReconcileResult:
     kept: list[Grant] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (key, message)
+    # With `defer_audit=True`: the events for the caller to append in its own transaction.
+    audit_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _key_of(item: Any) -> str:
@@ -68,11 +70,16 @@ def grants_reconcile_mapped(
     source: str,
     desired: Iterable[Any],
     mapping_prefix: str,
+    defer_audit: bool = False,
 ) -> ReconcileResult:
     """Make the user's grants carrying `mapping_prefix` match `desired` (role keys or
     entitlement names, bare or as 1-tuples): create the missing ones, revoke the ones no longer
     wanted. Grants from requests (or another prefix) are never touched. Set-based: one revoke
-    and one bulk create, one policy version bump, one bulk audit append."""
+    and one bulk create, one policy version bump, one bulk audit append — or, with
+    `defer_audit=True` (the caller is in a transaction and appends them with its own events
+    in one go), the events returned in `audit_events`."""
+    if defer_audit and not transaction.get_connection().in_atomic_block:
+        raise ValueError("defer_audit needs the caller's transaction")
     result = ReconcileResult()
     wanted = {k for k in (_key_of(d) for d in desired) if k}
     now = timezone.now()
@@ -138,7 +145,10 @@ def grants_reconcile_mapped(
         events += created_events
         if events:
             policy_version_bump(tenant=tenant_id)
-            audit_events_record_bulk(tenant=tenant_id, events=events)
+            if defer_audit:
+                result.audit_events = events
+            else:
+                audit_events_record_bulk(tenant=tenant_id, events=events)
     return result
 
 

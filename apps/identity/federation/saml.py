@@ -220,12 +220,20 @@ def saml_settings(
     request: HttpRequest | None,
     *,
     logout: bool = False,
+    private_key: bool = True,
 ) -> OneLogin_Saml2_Settings:
     """python3-saml settings of one connection. `logout=True` for single logout: then every
     LogoutRequest/LogoutResponse must carry a valid signature, and ours are signed (the
-    assertion consumer keeps wantMessagesSigned off: there the assertion signature counts)."""
+    assertion consumer keeps wantMessagesSigned off: there the assertion signature counts).
+    `private_key=False` where nothing is signed or decrypted by us (the unsigned AuthnRequest,
+    a plain assertion): the SP key then stays encrypted in the database, unread."""
     urls = sp_urls(tenant_slug, request)
-    key, cert = sp_key_pair(connection)
+    if private_key or not connection.sp_certificate:
+        key, cert = sp_key_pair(connection)
+    else:
+        key, cert = "", connection.sp_certificate
+    if not key:
+        private_key = False
     idp: dict[str, Any] = {
         "entityId": connection.idp_entity_id or "urn:custos:unconfigured",
         "singleSignOnService": {
@@ -264,8 +272,8 @@ def saml_settings(
         "idp": idp,
         "security": {
             "authnRequestsSigned": False,
-            "logoutRequestSigned": True,
-            "logoutResponseSigned": True,
+            "logoutRequestSigned": private_key,
+            "logoutResponseSigned": private_key,
             "wantMessagesSigned": logout,
             "wantAssertionsSigned": True,
             "wantAssertionsEncrypted": False,
@@ -387,13 +395,14 @@ def acs_process(
     if peek.malformed:
         raise SamlError("malformed_response", "not a base64-encoded XML document")
     encryption = peek.encryption
-    if encryption:
+    if peek.encrypted:
         if not connection.accept_encrypted:
             raise SamlError("encrypted_not_accepted")
         refused = sorted(set(encryption) & set(REFUSED_ENCRYPTION_ALGORITHMS))
         if refused:
             raise SamlError("deprecated_encryption", ",".join(refused))
-    settings_obj = saml_settings(connection, tenant_slug, request)
+    # The SP key is read (a data-key query and an AES-GCM open) only to decrypt.
+    settings_obj = saml_settings(connection, tenant_slug, request, private_key=peek.encrypted)
     try:
         parsed = OneLogin_Saml2_Response(settings_obj, raw)
         in_response_to = parsed.get_in_response_to() or ""
@@ -433,7 +442,7 @@ def acs_process(
         name_id_format=name_id_format,
         name_id_nq=nq,
         name_id_spnq=spnq,
-        encrypted=bool(encryption),
+        encrypted=peek.encrypted,
     )
 
 
@@ -441,8 +450,9 @@ def login_url(
     *, connection: IdpConnection, tenant_slug: str, request: HttpRequest, relay_state: str
 ) -> tuple[str, str]:
     """(redirect URL to the IdP, AuthnRequest id to remember in the session)."""
-    auth = OneLogin_Saml2_Auth(
-        request_data(request), old_settings=saml_settings(connection, tenant_slug, request)
+    auth = OneLogin_Saml2_Auth(  # AuthnRequests are not signed: no SP key needed
+        request_data(request),
+        old_settings=saml_settings(connection, tenant_slug, request, private_key=False),
     )
     url = auth.login(return_to=relay_state or None)
     return url, auth.get_last_request_id()
@@ -461,6 +471,7 @@ class ResponsePeek:
     issuer: str = ""
     encryption: tuple[str, ...] = ()
     malformed: bool = False
+    encrypted: bool = False  # any xenc:EncryptedData (assertion, NameID or attribute)
 
 
 def response_peek(saml_response_b64: str) -> ResponsePeek:
@@ -479,7 +490,9 @@ def response_peek(saml_response_b64: str) -> ResponsePeek:
         doc, "/samlp:Response/saml:EncryptedAssertion//xenc:EncryptionMethod"
     )
     return ResponsePeek(
-        issuer=issuer or "", encryption=tuple(str(n.get("Algorithm", "")) for n in methods)
+        issuer=issuer or "",
+        encryption=tuple(str(n.get("Algorithm", "")) for n in methods),
+        encrypted=bool(methods or OneLogin_Saml2_XML.query(doc, "//xenc:EncryptedData")),
     )
 
 

@@ -36,14 +36,17 @@ def saml_connection_for_issuer(*, tenant: Tenant, issuer: str) -> IdpConnection 
     if not issuer:
         return None
     with tenant_context(tenant):
-        return (
+        connection = (
             IdpConnection.objects.filter(
                 kind=ConnectionKind.SAML, status=ConnectionStatus.ACTIVE, idp_entity_id=issuer
             )
-            .select_related("tenant")
             .prefetch_related("certificates")
+            .order_by("pk")
             .first()
         )
+    if connection is not None:
+        connection.tenant = tenant  # the caller's row: no join for a second copy of it
+    return connection
 
 
 def saml_connection_single(*, tenant: Tenant) -> IdpConnection | None:

@@ -118,15 +118,17 @@ def _complete(
     user = result.user
     next_url = _safe_next(request, request.session.pop(RELAY_KEY, "")) or ""
     trusted = connection.mfa_policy == MfaPolicy.TRUST_IDP and login.mfa
-    has_device = False if trusted else user_has_device(user)
-    needs_second = connection.mfa_policy == MfaPolicy.REQUIRE_TOTP or (
-        not trusted and (has_device or mfa_required_for(user))
-    )
-    if needs_second and (has_device or user_has_device(user)):
-        identity_views._pending_start(request, user, next_url)
-        request.session["auth_method"] = login.method
-        return redirect("identity:login_mfa")
+    # One transaction for the second-factor checks and the sign-in's writes (fewer round
+    # trips than a transaction per query).
     with transaction.atomic():
+        has_device = False if trusted else user_has_device(user)
+        needs_second = connection.mfa_policy == MfaPolicy.REQUIRE_TOTP or (
+            not trusted and (has_device or mfa_required_for(user))
+        )
+        if needs_second and (has_device or user_has_device(user)):
+            identity_views._pending_start(request, user, next_url)
+            request.session["auth_method"] = login.method
+            return redirect("identity:login_mfa")
         if request.user.is_authenticated and request.user.pk != user.pk:
             auth_logout(request)
         auth_login(request, user, backend=MODEL_BACKEND)
@@ -191,24 +193,19 @@ def saml_acs(request: HttpRequest, org: str) -> HttpResponse:
         return _error(request, _("Unknown organisation."), 404)
     peek = saml.response_peek(request.POST.get("SAMLResponse", ""))
     issuer = peek.issuer
-    connection = selectors.saml_connection_for_issuer(tenant=tenant, issuer=issuer)
-    if connection is None and not issuer:
-        # An encrypted assertion hides its Issuer and the Response's own is optional: the
-        # tenant's only SAML connection is then the one whose certificates must verify it.
-        connection = selectors.saml_connection_single(tenant=tenant)
-    if connection is None:
-        return _refuse(
-            request,
-            tenant=tenant,
-            connection=None,
-            reason="unknown_issuer",
-            detail=issuer[:200],
-            method="saml",
-            status=400,
-        )
     pending = list(request.session.get(SAML_REQUESTS_KEY) or [])
+    connection: IdpConnection | None = None
     try:
-        with tenant_context(tenant):
+        # One transaction from the connection lookup to the replay row: the reads share one
+        # tenant-scope setting instead of a transaction each; a refusal rolls it all back.
+        with tenant_context(tenant), transaction.atomic():
+            connection = selectors.saml_connection_for_issuer(tenant=tenant, issuer=issuer)
+            if connection is None and not issuer:
+                # An encrypted assertion hides its Issuer and the Response's own is optional:
+                # the tenant's only SAML connection is then the one whose certificates verify.
+                connection = selectors.saml_connection_single(tenant=tenant)
+            if connection is None:
+                raise saml.SamlError("unknown_issuer", issuer[:200])
             parsed = saml.acs_process(
                 connection=connection,
                 tenant_slug=tenant.slug,
@@ -245,6 +242,7 @@ def saml_acs(request: HttpRequest, org: str) -> HttpResponse:
             method="saml",
             status=400,
         )
+    assert connection is not None
     attributes: dict[str, Any] = dict(parsed.attributes)
     attributes.setdefault("name_id", [parsed.subject])
     if "@" in parsed.subject:

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from apps.core.audit.services import audit_event_record
+from apps.core.audit.services import audit_event_record, audit_events_record_bulk
 from apps.core.tenancy import tenant_context
 from apps.identity import lockout
 from apps.identity.federation.models import (
@@ -290,111 +290,110 @@ def _conflict_open(
 
 def federated_sign_in(*, connection: IdpConnection, login: FederatedLogin, ip: str) -> SignInResult:
     """Link or provision the person, apply attribute and group mapping, reconcile mapped
-    grants. Raises FederatedSignInRefused (audited by the caller) for every refusal; a
-    conflict is committed (queue entry) before the refusal is raised."""
+    grants — in one transaction, with one audit append for all of it. Raises
+    FederatedSignInRefused (audited by the caller) for every refusal, and nothing of the
+    sign-in stays written; a conflict is committed (queue entry) before the refusal is raised."""
     tenant = connection.tenant
     if tenant.status != TenantStatus.ACTIVE:
         raise FederatedSignInRefused("tenant_" + tenant.status)
     if not connection.is_active:
         raise FederatedSignInRefused("connection_inactive")
     conflict_reason = ""
-    with tenant_context(tenant):
-        with transaction.atomic():
-            rules = list(MappingRule.objects.filter(connection=connection, active=True))
-            outcome = mapping_evaluate(
-                connection=connection, attributes=login.attributes, rules=rules
-            )
-            email = outcome.profile.get("email", "")
-            identity = (
-                ExternalIdentity.objects.select_related("user")
-                .filter(issuer=login.issuer, subject=login.subject)
-                .first()
-            )
-            created_user = False
-            # A rejected conflict never links the identity, so only an unlinked one can be
-            # rejected: one query less on every repeat sign-in.
-            if (
-                identity is None
-                and IdentityConflict.objects.filter(
-                    issuer=login.issuer, subject=login.subject, status=ConflictStatus.REJECTED
-                ).exists()
+    # Audit events of this sign-in, appended together at the end (one chain-head lock).
+    events: list[dict[str, Any]] = []
+    with tenant_context(tenant), transaction.atomic():
+        rules = list(MappingRule.objects.filter(connection=connection, active=True))
+        outcome = mapping_evaluate(connection=connection, attributes=login.attributes, rules=rules)
+        email = outcome.profile.get("email", "")
+        identity = (
+            ExternalIdentity.objects.select_related("user")
+            .filter(issuer=login.issuer, subject=login.subject)
+            .first()
+        )
+        created_user = False
+        # A rejected conflict never links the identity, so only an unlinked one can be
+        # rejected: one query less on every repeat sign-in.
+        if (
+            identity is None
+            and IdentityConflict.objects.filter(
+                issuer=login.issuer, subject=login.subject, status=ConflictStatus.REJECTED
+            ).exists()
+        ):
+            raise FederatedSignInRefused("identity_rejected")
+        if identity is None:
+            if not email or "@" not in email:
+                raise FederatedSignInRefused("missing_email")
+            existing = User.objects.filter(email__iexact=email).first()
+            verified = domain_verified_for(tenant=tenant, email_or_domain=email)
+            if not verified:
+                conflict_reason = "unverified_domain"
+            elif (
+                existing is not None
+                and ExternalIdentity.objects.filter(user=existing, connection__tenant=tenant)
+                .exclude(issuer=login.issuer)
+                .exists()
             ):
-                raise FederatedSignInRefused("identity_rejected")
-            if identity is None:
-                if not email or "@" not in email:
-                    raise FederatedSignInRefused("missing_email")
-                existing = User.objects.filter(email__iexact=email).first()
-                verified = domain_verified_for(tenant=tenant, email_or_domain=email)
-                if not verified:
-                    conflict_reason = "unverified_domain"
-                    _conflict_open(
-                        connection=connection,
-                        login=login,
-                        email=email,
-                        existing=existing,
-                        reason=conflict_reason,
+                conflict_reason = "linked_to_other_idp"
+            if conflict_reason:
+                _conflict_open(
+                    connection=connection,
+                    login=login,
+                    email=email,
+                    existing=existing,
+                    reason=conflict_reason,
+                )
+            else:
+                if existing is None:
+                    existing = User.objects.create_user(
+                        email=email, full_name=outcome.profile.get("name", "")
                     )
-                elif (
-                    existing is not None
-                    and ExternalIdentity.objects.filter(user=existing, connection__tenant=tenant)
-                    .exclude(issuer=login.issuer)
-                    .exists()
-                ):
-                    conflict_reason = "linked_to_other_idp"
-                    _conflict_open(
-                        connection=connection,
-                        login=login,
-                        email=email,
-                        existing=existing,
-                        reason=conflict_reason,
+                    created_user = True
+                    events.append(
+                        {
+                            "action": "federation.user.provisioned",
+                            "target": existing,
+                            "details": {"issuer": login.issuer, "method": login.method},
+                        }
                     )
-                else:
-                    if existing is None:
-                        existing = User.objects.create_user(
-                            email=email, full_name=outcome.profile.get("name", "")
-                        )
-                        created_user = True
-                        audit_event_record(
-                            action="federation.user.provisioned",
-                            actor=None,
-                            target=existing,
-                            details={"issuer": login.issuer, "method": login.method},
-                        )
-                    identity = ExternalIdentity.objects.create(
-                        tenant=tenant,
-                        connection=connection,
-                        issuer=login.issuer,
-                        subject=login.subject,
-                        user=existing,
-                    )
-                    audit_event_record(
-                        action="federation.identity.linked",
-                        target=existing,
-                        details={"issuer": login.issuer, "subject": login.subject},
-                    )
-        if conflict_reason:
-            raise FederatedSignInRefused(
-                conflict_reason,
-                _(
-                    "Your account needs to be reviewed by your administrator before you can "
-                    "sign in through your identity provider."
-                ),
-            )
-        assert identity is not None
-        user = identity.user
-        if not user.is_active:
-            raise FederatedSignInRefused("account_disabled")
-        if lockout.lockout_state(email=user.email, ip=ip).locked:
-            raise FederatedSignInRefused("account_locked")
-        with transaction.atomic():
+                identity = ExternalIdentity.objects.create(
+                    tenant=tenant,
+                    connection=connection,
+                    issuer=login.issuer,
+                    subject=login.subject,
+                    user=existing,
+                )
+                events.append(
+                    {
+                        "action": "federation.identity.linked",
+                        "target": existing,
+                        "details": {"issuer": login.issuer, "subject": login.subject},
+                    }
+                )
+        if not conflict_reason:  # else: commit the conflict, then refuse (below)
+            assert identity is not None
+            user = identity.user
+            if not user.is_active:
+                raise FederatedSignInRefused("account_disabled")
+            if lockout.lockout_state(email=user.email, ip=ip).locked:
+                raise FederatedSignInRefused("account_locked")
             result = _apply_mapping(
                 connection=connection,
                 identity=identity,
                 user=user,
                 outcome=outcome,
                 login=login,
+                events=events,
             )
             result.created_user = created_user
+            audit_events_record_bulk(tenant=tenant.pk, events=events)
+    if conflict_reason:
+        raise FederatedSignInRefused(
+            conflict_reason,
+            _(
+                "Your account needs to be reviewed by your administrator before you can "
+                "sign in through your identity provider."
+            ),
+        )
     return result
 
 
@@ -405,7 +404,10 @@ def _apply_mapping(
     user: User,
     outcome: MappingOutcome,
     login: FederatedLogin,
+    events: list[dict[str, Any]],
 ) -> SignInResult:
+    """Membership, mapped grants and the identity's last sign-in; the audit events are added
+    to `events` for the caller's one append."""
     from apps.access.models import GrantSource
     from apps.access.services import grants_reconcile_mapped
 
@@ -429,11 +431,13 @@ def _apply_mapping(
             title=profile.get("title", "")[:100],
             manager=manager,
         )
-        audit_event_record(
-            action="membership.added",
-            actor=user,
-            target=membership,
-            after={"user": user.email, "role": membership.role, "via": login.method},
+        events.append(
+            {
+                "action": "membership.added",
+                "actor": user,
+                "target": membership,
+                "after": {"user": user.email, "role": membership.role, "via": login.method},
+            }
         )
     else:
         if not membership.is_active:
@@ -451,12 +455,14 @@ def _apply_mapping(
             for k, v in changed.items():
                 setattr(membership, k, v)
             membership.save()
-            audit_event_record(
-                action="membership.changed_by_idp",
-                actor=user,
-                target=membership,
-                before=before,
-                after={k: str(v) for k, v in changed.items()},
+            events.append(
+                {
+                    "action": "membership.changed_by_idp",
+                    "actor": user,
+                    "target": membership,
+                    "before": before,
+                    "after": {k: str(v) for k, v in changed.items()},
+                }
             )
     reconcile = grants_reconcile_mapped(
         actor=user,
@@ -465,22 +471,26 @@ def _apply_mapping(
         source=GrantSource.IDP_MAPPING,
         desired=outcome.access_keys,
         mapping_prefix=f"idp:{connection.pk}:",
+        defer_audit=True,
     )
+    events += reconcile.audit_events
     identity.attributes = dict(profile.items())
     identity.groups = outcome.groups
     identity.last_login_at = timezone.now()
     identity.save(update_fields=["attributes", "groups", "last_login_at", "updated_at"])
-    audit_event_record(
-        action="federation.login.succeeded",
-        actor=user,
-        target=user,
-        details={
-            "method": login.method,
-            "issuer": login.issuer,
-            "mfa_claim": login.mfa,
-            "grants_created": len(getattr(reconcile, "created", [])),
-            "grants_revoked": len(getattr(reconcile, "revoked", [])),
-        },
+    events.append(
+        {
+            "action": "federation.login.succeeded",
+            "actor": user,
+            "target": user,
+            "details": {
+                "method": login.method,
+                "issuer": login.issuer,
+                "mfa_claim": login.mfa,
+                "grants_created": len(reconcile.created),
+                "grants_revoked": len(reconcile.revoked),
+            },
+        }
     )
     return SignInResult(
         user=user, identity=identity, outcome=outcome, created_user=False, reconcile=reconcile

@@ -3,7 +3,7 @@
 # real HTTP server (gunicorn, `pip install -e .[bench]`):
 #   bench/run_api.sh                 # fuzz (schemathesis, key + anonymous), load (50 clients), auth
 #   bench/run_api.sh load            # only the GET load;   bench/run_api.sh fuzz;   bench/run_api.sh auth
-#   CLIENTS=50 DURATION=30 WORKERS=4 THREADS=8 THINK_MS=0 EXAMPLES=100 bench/run_api.sh
+#   CLIENTS=50 DURATION=30 WORKERS=8 THREADS=2 THINK_MS=0 EXAMPLES=100 bench/run_api.sh
 #   WARMUP_CLIENTS=32 bench/run_api.sh load   # warm every server thread first (default: 1)
 # The load phase also prints where the machine's CPU went (clients, gunicorn, PostgreSQL, Redis):
 # the clients run on the same two cores as the server.
@@ -14,7 +14,7 @@ GUNICORN=${GUNICORN:-.venv/bin/gunicorn}
 ST=${ST:-.venv/bin/schemathesis}
 which=${1:-all}
 # DURATION, not SECONDS: bash sets $SECONDS itself (seconds since the shell started).
-CLIENTS=${CLIENTS:-50}; SECONDS_=${DURATION:-30}; WORKERS=${WORKERS:-4}; THREADS=${THREADS:-8}
+CLIENTS=${CLIENTS:-50}; SECONDS_=${DURATION:-30}; WORKERS=${WORKERS:-8}; THREADS=${THREADS:-2}
 THINK_MS=${THINK_MS:-0}; EXAMPLES=${EXAMPLES:-100}; PROCESSES=${PROCESSES:-5}
 WARMUP_CLIENTS=${WARMUP_CLIENTS:-1}
 export DJANGO_SETTINGS_MODULE=config.settings.base

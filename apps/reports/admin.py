@@ -20,6 +20,7 @@ class ReportJobAdmin(ReadOnlyAdmin):
         "rows",
         "created_at",
         "finished_at",
+        "purged_at",
     )
     list_filter = ("status", "kind", "file_format", "scope")
     search_fields = ("kind", "tenant__name", "tenant__slug", "filename")

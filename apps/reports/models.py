@@ -113,6 +113,9 @@ class ReportJob(models.Model):
     created_at = models.DateTimeField(_("requested"), default=timezone.now, db_index=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # The file is deleted REPORTS_RETENTION_DAYS after it was made; the row (who asked for
+    # what, when, how many rows) stays, as does its audit trail.
+    purged_at = models.DateTimeField(_("file deleted"), null=True, blank=True)
     # A running job renews its lease as it makes progress; the sweeper restarts jobs whose
     # worker died (lease passed) and runs queued jobs whose message was lost.
     lease_until = models.DateTimeField(null=True, blank=True)
@@ -129,6 +132,11 @@ class ReportJob(models.Model):
         indexes = [
             models.Index(fields=["tenant", "-created_at"], name="report_job_tenant_recent"),
             models.Index(fields=["status", "lease_until"], name="report_job_open"),
+            models.Index(
+                fields=["finished_at"],
+                name="report_job_file_kept",
+                condition=models.Q(content__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

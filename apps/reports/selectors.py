@@ -29,6 +29,7 @@ _LIST_FIELDS = (
     "created_at",
     "started_at",
     "finished_at",
+    "purged_at",
     "error",
     "requested_by",
     "schedule_id",

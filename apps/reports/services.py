@@ -386,6 +386,44 @@ def report_jobs_give_up() -> int:
         )
 
 
+def report_files_purge(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Delete the files of reports made more than REPORTS_RETENTION_DAYS ago (0: keep them):
+    the content goes, the row stays with `purged_at`. One audit event per tenant (and one for
+    platform reports) naming the reports. Returns how many files were deleted."""
+    days = int(getattr(settings, "REPORTS_RETENTION_DAYS", 0) or 0)
+    if days <= 0:
+        return 0
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=days)
+    with (
+        unscoped(reason="report sweeper: files past retention in every tenant"),
+        transaction.atomic(),
+    ):
+        rows = [
+            (job.pk, job.tenant_id)
+            for job in ReportJob.objects.filter(content__isnull=False, finished_at__lt=cutoff)
+            .only("pk", "tenant_id")
+            .order_by("finished_at", "pk")
+            .select_for_update(skip_locked=True)[:limit]
+        ]
+        if not rows:
+            return 0
+        ReportJob.objects.filter(pk__in=[pk for pk, _t in rows]).update(content=None, purged_at=now)
+        by_tenant: dict[int | None, list[int]] = {}
+        for pk, tenant_id in rows:
+            by_tenant.setdefault(tenant_id, []).append(pk)
+        for tenant_id, ids in by_tenant.items():
+            audit_event_record(
+                action="report.files_purged",
+                tenant=tenant_id,
+                use_current_tenant=False,
+                target_type="reports.reportjob",
+                target_id=ids[0] if len(ids) == 1 else "",
+                details={"reports": ids, "retention_days": days},
+            )
+    return len(rows)
+
+
 def report_download_record(*, actor: Any, job: ReportJob) -> None:
     """Each download of a report file is on the audit log of the report's tenant."""
     if job.tenant_id is None:

@@ -19,6 +19,7 @@ def report_job_run_task(job_id: int) -> str | None:
 @shared_task(name="apps.reports.tasks.reports_sweep_task")
 def reports_sweep_task() -> dict[str, Any]:
     from apps.reports.services import (
+        report_files_purge,
         report_job_run,
         report_jobs_due,
         report_jobs_give_up,
@@ -30,4 +31,9 @@ def reports_sweep_task() -> dict[str, Any]:
     for job_id in report_jobs_due():
         if report_job_run(job_id=job_id) is not None:
             ran += 1
-    return {"scheduled": scheduled, "ran": ran, "abandoned": report_jobs_give_up()}
+    return {
+        "scheduled": scheduled,
+        "ran": ran,
+        "abandoned": report_jobs_give_up(),
+        "files_purged": report_files_purge(),
+    }

@@ -133,10 +133,18 @@ def report_detail(request: HttpRequest, tenant_slug: str, report_job_id: int) ->
 def report_download(request: HttpRequest, tenant_slug: str, report_job_id: int) -> HttpResponse:
     tenant = request.tenant  # type: ignore[attr-defined]
     job = selectors.report_job_content(tenant=tenant, job_id=report_job_id)
+    if job is not None and job.purged_at is not None:
+        return _gone(request, {"tenant": tenant, "job": job})
     if job is None or job.content is None:
         raise Http404(_("No such report."))
     services.report_download_record(actor=request.user, job=job)
     return _file_response(job)
+
+
+def _gone(request: HttpRequest, context: dict[str, Any]) -> HttpResponse:
+    """410: the report exists but its file was deleted under the retention policy (the page
+    says so and how to get a current one)."""
+    return render(request, "reports/report_detail.html", context, status=410)
 
 
 def _file_response(job: Any) -> HttpResponse:

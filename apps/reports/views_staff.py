@@ -18,7 +18,7 @@ from apps.core.exceptions import DomainError
 from apps.reports import selectors, services
 from apps.reports.forms import StaffReportRequestForm
 from apps.reports.models import ReportScope
-from apps.reports.views import _file_response
+from apps.reports.views import _file_response, _gone
 from apps.tenants.models import Tenant
 
 ViewFunc = Any
@@ -102,6 +102,8 @@ def staff_report_download(request: HttpRequest, report_job_id: int) -> HttpRespo
     if job is None:
         raise Http404(_("No such report."))
     full = selectors.report_job_content(tenant=job.tenant, job_id=job.pk)
+    if full is not None and full.purged_at is not None:
+        return _gone(request, {"job": job, "staff": True})
     if full is None or full.content is None:
         raise Http404(_("No such report."))
     services.report_download_record(actor=request.user, job=full)

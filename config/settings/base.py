@@ -382,6 +382,9 @@ PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://localhost:8000")
 # --- Reports (docs/reports.md) -----------------------------------------------------------------
 # Worker processes laying out one large PDF in parallel (0: one per core, at most 4).
 REPORTS_PDF_WORKERS = int(os.environ.get("REPORTS_PDF_WORKERS", 0))
+# Generated files (personal data of whole tenants) are deleted this many days after they were
+# made, by the reports sweeper; 0 keeps them. The job row and its audit events stay.
+REPORTS_RETENTION_DAYS = int(os.environ.get("REPORTS_RETENTION_DAYS", 30))
 CELERY_BEAT_SCHEDULE["reports-sweep"] = {
     "task": "apps.reports.tasks.reports_sweep_task",
     "schedule": SWEEP_INTERVAL_SECONDS,

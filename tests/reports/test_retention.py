@@ -87,3 +87,15 @@ def test_the_purge_page_speaks_german(client_for, admin_a, tenant_a, grants, set
     client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = "de"
     page = client.get(f"/t/acme/reports/{job.pk}/")
     assert b"Aufbewahrungsfrist" in page.content
+
+
+def test_the_audit_log_names_the_purge(client_for, admin_a, tenant_a, grants, settings):
+    settings.REPORTS_RETENTION_DAYS = 1
+    client = client_for(admin_a)
+    job = _done_job(client, tenant_a)
+    with tenant_context(tenant_a):
+        ReportJob.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(days=2))
+    services.report_files_purge()
+    client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = "fr"
+    body = client.get("/t/acme/audit/").content.decode()
+    assert "Fichiers de rapport supprimés (durée de conservation)" in body

@@ -86,6 +86,7 @@ ACTION_LABELS: dict[str, Promise] = {
     "report.generated": _("Report generated"),
     "report.failed": _("Report failed"),
     "report.downloaded": _("Report downloaded"),
+    "report.files_purged": _("Report files deleted (retention)"),
     "report.portfolio_viewed": _("Portfolio viewed"),
     "report.schedule_created": _("Report schedule created"),
     "report.schedule_cancelled": _("Report schedule cancelled"),

@@ -77,25 +77,27 @@ def test_retention_zero_keeps_every_file(client_for, admin_a, tenant_a, grants, 
     assert client.get(f"/t/acme/reports/{job.pk}/download/").status_code == 200
 
 
-def test_the_purge_page_speaks_german(client_for, admin_a, tenant_a, grants, settings):
+def _purged_job(client, tenant, settings) -> ReportJob:
+    """A report made two days ago under a one-day retention, swept."""
     settings.REPORTS_RETENTION_DAYS = 1
-    client = client_for(admin_a)
-    job = _done_job(client, tenant_a)
-    with tenant_context(tenant_a):
+    job = _done_job(client, tenant)
+    with tenant_context(tenant):
         ReportJob.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(days=2))
-    services.report_files_purge()
+    assert services.report_files_purge() == 1
+    return job
+
+
+def test_the_purge_page_speaks_german(client_for, admin_a, tenant_a, grants, settings):
+    client = client_for(admin_a)
+    job = _purged_job(client, tenant_a, settings)
     client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = "de"
     page = client.get(f"/t/acme/reports/{job.pk}/")
     assert b"Aufbewahrungsfrist" in page.content
 
 
 def test_the_audit_log_names_the_purge(client_for, admin_a, tenant_a, grants, settings):
-    settings.REPORTS_RETENTION_DAYS = 1
     client = client_for(admin_a)
-    job = _done_job(client, tenant_a)
-    with tenant_context(tenant_a):
-        ReportJob.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(days=2))
-    services.report_files_purge()
+    _purged_job(client, tenant_a, settings)
     client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = "fr"
     body = client.get("/t/acme/audit/").content.decode()
     assert "Fichiers de rapport supprimés (durée de conservation)" in body

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.utils.csp import CSP
@@ -116,13 +117,23 @@ TEMPLATES = [
 # DATABASE_URL picks the database. On PostgreSQL the connection switches to DATABASE_APP_ROLE
 # (no superuser, no BYPASSRLS) so row-level security applies; migrations run as the owner.
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'custos.sqlite3'}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+DATABASES: dict[str, dict[str, Any]] = {
+    "default": dict(dj_database_url.parse(DATABASE_URL, conn_max_age=60))
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["ENGINE"] = "apps.core.db"
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["app_role"] = os.environ.get(
         "DATABASE_APP_ROLE", "custos_app"
     )
+    # Least privilege (docs/operator-guide.md): with DATABASE_OWNER_URL set, DATABASE_URL is
+    # the application's own login (a member of the application role, not the owner) and only
+    # `migrate` connects with the owner's credentials. A `RESET ROLE` then cannot leave RLS.
+    if os.environ.get("DATABASE_OWNER_URL"):
+        _owner = dj_database_url.parse(os.environ["DATABASE_OWNER_URL"])
+        DATABASES["default"]["OWNER_CREDENTIALS"] = {
+            key: _owner[key] for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT")
+        }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",

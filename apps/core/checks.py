@@ -30,6 +30,17 @@ def custos_deploy_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
                 id="custos.W001",
             )
         )
+    elif not settings.DATABASES["default"].get("OWNER_CREDENTIALS"):
+        messages.append(
+            Warning(
+                "The application logs in with the database owner's credentials: a statement "
+                "that ran RESET ROLE would be outside row-level security.",
+                hint="Give the application its own login role (a member of DATABASE_APP_ROLE) "
+                "in DATABASE_URL and the owner's URL in DATABASE_OWNER_URL (used by migrate "
+                "only); see docs/operator-guide.md.",
+                id="custos.W006",
+            )
+        )
     if str(settings.CELERY_BROKER_URL).startswith(("filesystem", "memory")):
         messages.append(
             Warning(

@@ -26,7 +26,8 @@ def sane_env(tmp_path: Path, **overrides: str | None) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "custos.example.com",
         "CSRF_TRUSTED_ORIGINS": "https://custos.example.com",
-        "DATABASE_URL": "postgres://custos_owner:secret@db.internal:5432/custos",
+        "DATABASE_URL": "postgres://custos_web:secret@db.internal:5432/custos",
+        "DATABASE_OWNER_URL": "postgres://custos_owner:secret@db.internal:5432/custos",
         "DATABASE_APP_ROLE": "custos_app",
         "CELERY_BROKER_URL": "redis://redis.internal:6379/0",
         "CACHE_URL": "redis://redis.internal:6379/1",
@@ -118,3 +119,17 @@ def test_check_deploy_names_what_is_demo_grade(tmp_path: Path) -> None:
     assert result.returncode != 0
     for check_id in ("custos.W001", "custos.W002", "custos.W003", "custos.W004", "custos.W005"):
         assert check_id in output, output
+
+
+def test_check_deploy_asks_for_a_login_role_of_the_applications_own(tmp_path: Path) -> None:
+    """PostgreSQL with the owner's credentials in DATABASE_URL and no DATABASE_OWNER_URL."""
+    env = sane_env(
+        tmp_path,
+        DATABASE_URL="postgres://custos_owner:secret@db.internal:5432/custos",
+        DATABASE_OWNER_URL=None,
+    )
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "custos.W006" in output, output
+    assert "DATABASE_OWNER_URL" in output

@@ -6,26 +6,19 @@ operator would start them."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from apps.core.tenancy import unscoped
 from apps.tenants.models import Membership
+from tests.core.test_settings import manage
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 from django.db import connection
-
-from apps.core.tenancy import unscoped
-from apps.tenants.models import Membership
-from apps.tenants.models import Tenant
 with connection.cursor() as c:
     c.execute("SELECT current_user, session_user")
     print("roles", *c.fetchone())
@@ -35,7 +28,7 @@ with connection.cursor() as c:
     c.execute("SELECT count(*) FROM tenants_membership")
     print("memberships without a tenant scope", c.fetchone()[0])
     try:
-        c.execute("SET ROLE %s" % connection.settings_dict["OWNER_ROLE_PROBE"])
+        c.execute('SET ROLE OWNER_ROLE')
         print("owner role: reachable")
     except Exception as exc:
         print("owner role: refused", type(exc).__name__)
@@ -73,24 +66,9 @@ def test_the_app_logs_in_as_its_own_role_and_migrate_as_the_owner(tenant_a, admi
             "DATABASE_OWNER_URL": _url(owner),
             "DATABASE_APP_ROLE": app_role,
         }
-        migrate = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        migrate = manage(env, "migrate", "--noinput", "-v0")
         assert migrate.returncode == 0, migrate.stderr[-2000:]
-        probe = PROBE.replace('connection.settings_dict["OWNER_ROLE_PROBE"]', repr(f'"{owner}"'))
-        shell = subprocess.run(
-            [sys.executable, "manage.py", "shell", "-c", probe],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        shell = manage(env, "shell", "-c", PROBE.replace("OWNER_ROLE", f'"{owner}"'))
         assert shell.returncode == 0, shell.stderr[-2000:]
         out = shell.stdout
         assert f"roles {app_role} {login}" in out
